@@ -1,0 +1,45 @@
+# unlearnlab: `make run` sets up and runs the course; `make test` sets up and runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROFILE ?= auto
+OUT ?= runs/latest
+# MNIST: ../shared/data when it is there (this project's machines); otherwise torchvision downloads it
+SHARED_DATA := $(abspath ../shared/data)
+export UNLEARNLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)/MNIST/raw),$(SHARED_DATA),)
+export TQDM_DISABLE ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint format build clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/unlearnlab: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $@
+
+setup: $(BIN)/unlearnlab  ## create the virtual environment and install the package with its tools
+
+run: setup  ## run the solutions with papermill (PROFILE=quick|full|auto) and write $(OUT)/report.md
+	$(BIN)/unlearnlab run --profile $(PROFILE) --out $(OUT)
+
+test: setup  ## lint, then the whole test suite (unit tests and notebook pipeline)
+	$(BIN)/ruff check .
+	TQDM_DISABLE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: setup  ## ruff check
+	$(BIN)/ruff check .
+
+format: setup  ## ruff format and fix imports
+	$(BIN)/ruff check --fix --select I .
+	$(BIN)/ruff format unlearnlab tests benchmarks
+
+build: setup  ## regenerate exercises/ from solutions/
+	$(BIN)/unlearnlab build
+
+clean:  ## remove the virtual environment and caches (not the MNIST files)
+	rm -rf $(VENV) .pytest_cache .ruff_cache runs

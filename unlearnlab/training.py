@@ -1,0 +1,179 @@
+"""Seeding, device choice, the one shared training loop (:func:`fit`) and evaluation."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import NUM_CLASSES
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+# a step loss maps (model, X, y) to a scalar loss; methods plug their own into fit()
+StepLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) whenever ``seed`` is not ``None`` (0 included)."""
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; an explicit choice is checked, not silently changed."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from err
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available: use 'auto' or 'cpu'")
+    return chosen
+
+
+def cross_entropy_step(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Plain supervised step loss: cross-entropy of the model's logits against ``y``."""
+    return F.cross_entropy(model(X), y)
+
+
+@dataclass
+class History:
+    """What :func:`fit` measured: the loss of every step, per-epoch means, validation accuracy, time."""
+
+    step_loss: list[float] = field(default_factory=list)
+    epoch_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _set_train_mode(model: nn.Module) -> None:
+    """Train mode, except BatchNorm layers whose parameters are all frozen: they keep their statistics."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+
+
+def fit(
+    model: nn.Module,
+    loader: Batches,
+    *,
+    num_epochs: int = 1,
+    lr: float = 1e-3,
+    loss_fn: StepLoss = cross_entropy_step,
+    optimizer: torch.optim.Optimizer | None = None,
+    device: str | torch.device = "auto",
+    val_loader: Batches | None = None,
+    lr_schedule: str = "constant",
+    desc: str = "train",
+) -> History:
+    """Train ``model`` in place for ``num_epochs`` and return its :class:`History`.
+
+    Only parameters with ``requires_grad`` are optimised (Adam with ``lr`` unless ``optimizer`` is given);
+    ``loss_fn(model, X, y)`` defines the objective, so every unlearning method shares this loop.
+    ``lr_schedule="onecycle"`` warms the learning rate up to ``lr`` and anneals it (fast convergence).
+    """
+    if lr_schedule not in ("constant", "onecycle"):
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}: use 'constant' or 'onecycle'")
+    device = pick_device(device)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters: unfreeze at least one layer")
+    optimizer = optimizer or torch.optim.Adam(params, lr=lr)
+    steps = num_epochs * len(loader)  # type: ignore[arg-type]
+    scheduler = (
+        torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+        if lr_schedule == "onecycle"
+        else None
+    )
+    history = History()
+    start = time.perf_counter()
+    with tqdm(total=steps, desc=desc, unit="step", leave=False) as bar:
+        for _ in range(num_epochs):
+            _set_train_mode(model)
+            losses = []
+            for X, y in loader:
+                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                loss = loss_fn(model, X, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            history.step_loss += losses
+            history.epoch_loss.append(float(np.mean(losses)))
+            if val_loader is not None:
+                history.val_acc.append(evaluate(model, val_loader, device=device).accuracy)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, loader: Batches, device: str | torch.device = "auto"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (N, C) and labels (N,) of a whole loader, on the CPU, with the model in eval mode."""
+    device = pick_device(device)
+    model.to(device).eval()
+    logits, labels = [], []
+    for X, y in loader:
+        logits.append(model(X.to(device)).float().cpu())
+        labels.append(y)
+    return torch.cat(logits), torch.cat(labels)
+
+
+@dataclass
+class Evaluation:
+    """Accuracy overall and per class (in [0, 1]; NaN for a class absent from the data) and the confusion matrix."""
+
+    accuracy: float
+    per_class: list[float]
+    confusion: np.ndarray  # (C, C): rows = true class, columns = predicted class
+    n: int
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Counts of (true, predicted) pairs: rows are true classes, columns predictions."""
+    flat = y_true.long() * num_classes + y_pred.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes).numpy()
+
+
+def evaluation_from_predictions(
+    y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int = NUM_CLASSES
+) -> Evaluation:
+    """An :class:`Evaluation` from labels and predicted labels."""
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    support = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(support > 0, np.diag(cm) / support, np.nan)
+    n = int(support.sum())
+    accuracy = float(np.trace(cm) / n) if n else float("nan")
+    return Evaluation(accuracy, [float(a) for a in per_class], cm, n)
+
+
+def evaluate(
+    model: nn.Module, loader: Batches, device: str | torch.device = "auto", num_classes: int = NUM_CLASSES
+) -> Evaluation:
+    """Evaluate ``model`` on every batch of ``loader``."""
+    logits, y = predict(model, loader, device)
+    return evaluation_from_predictions(y, logits.argmax(1), num_classes)

@@ -1,0 +1,154 @@
+"""Pretrained models, trained once and cached on disk, keyed by their whole training configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import Profile, resolve
+from .data import BatchLoader, cache_dir, check_classes, load_mnist, split_by_class, stratified_subset
+from .models import build_model
+from .training import fit, pick_device, seed_everything
+
+ZOO_VERSION = 1  # bump when the training recipe changes, so old cache files are not reused
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that decides a pretrained model's weights; its hash names the cache file."""
+
+    model: str
+    train_subset: int | None
+    num_epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    exclude_classes: tuple[int, ...] = ()  # non-empty: the retrain-from-scratch gold standard
+
+    @classmethod
+    def from_profile(
+        cls, model: str, profile: Profile, seed: int = 0, exclude_classes: tuple[int, ...] = ()
+    ) -> TrainSpec:
+        """The spec that ``profile`` prescribes for ``model``."""
+        return cls(
+            model,
+            profile.train_subset,
+            profile.num_epochs,
+            profile.batch_size,
+            profile.lr,
+            seed,
+            check_classes(exclude_classes),
+        )
+
+    def key(self) -> str:
+        """A short stable hash of the spec and the zoo version."""
+        blob = json.dumps({**asdict(self), "version": ZOO_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class ZooEntry:
+    """A model from the zoo with how long its training took (seconds) and where it is cached."""
+
+    model: nn.Module
+    seconds: float
+    path: Path
+
+
+def train_from_scratch(spec: TrainSpec, device: str | torch.device = "auto") -> tuple[nn.Module, float]:
+    """Train a fresh model as ``spec`` says; returns the model (in eval mode) and the training seconds."""
+    seed_everything(spec.seed)
+    train = load_mnist(train=True)
+    if spec.train_subset is not None and spec.train_subset < len(train):
+        train = stratified_subset(train, spec.train_subset, seed=spec.seed)
+    if spec.exclude_classes:
+        _, train = split_by_class(train, spec.exclude_classes)
+    model = build_model(spec.model)
+    loader = BatchLoader(train, spec.batch_size, shuffle=True, seed=spec.seed)
+    history = fit(
+        model,
+        loader,
+        num_epochs=spec.num_epochs,
+        lr=spec.lr,
+        device=device,
+        lr_schedule="onecycle",
+        desc=f"train {spec.model}",
+    )
+    return model, history.seconds
+
+
+def _atomic_save(payload: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _load(path: Path, spec: TrainSpec) -> tuple[nn.Module, float] | None:
+    """The cached model, or ``None`` (with a warning) when the file is missing, corrupt or for another spec."""
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload["key"] != spec.key():
+            raise ValueError("the file belongs to another training configuration")
+        model = build_model(spec.model)
+        model.load_state_dict(payload["state_dict"])
+        return model.eval(), float(payload["seconds"])
+    except Exception as err:  # any unreadable file means: retrain and overwrite
+        warnings.warn(f"ignoring unusable cache file {path} ({err}); retraining", stacklevel=3)
+        return None
+
+
+def get(
+    name: str = "cnn_bn",
+    profile: str | Profile = "auto",
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    exclude_classes: tuple[int, ...] = (),
+) -> ZooEntry:
+    """Load the model ``name`` trained under ``profile``, training and caching it on first use."""
+    spec = TrainSpec.from_profile(name, resolve(profile), seed, tuple(exclude_classes))
+    path = cache_dir() / "zoo" / f"{name}-{spec.key()}.pt"
+    loaded = _load(path, spec)
+    if loaded is None:
+        loaded = train_from_scratch(spec, device)
+        model, seconds = loaded
+        _atomic_save(
+            {
+                "key": spec.key(),
+                "spec": asdict(spec),
+                "seconds": seconds,
+                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            },
+            path,
+        )
+    model, seconds = loaded
+    return ZooEntry(model.to(pick_device(device)).eval(), seconds, path)
+
+
+def pretrained(
+    name: str = "cnn_bn", profile: str | Profile = "auto", seed: int = 0, device: str | torch.device = "auto"
+) -> nn.Module:
+    """The original model: ``name`` trained on all ten classes (cached)."""
+    return get(name, profile, seed, device).model
+
+
+def retrained(
+    forget_classes: tuple[int, ...],
+    name: str = "cnn_bn",
+    profile: str | Profile = "auto",
+    seed: int = 0,
+    device: str | torch.device = "auto",
+) -> nn.Module:
+    """The gold standard: ``name`` trained from scratch without ``forget_classes`` (cached)."""
+    if not check_classes(forget_classes):
+        raise ValueError("forget_classes is empty: name at least one class to forget")
+    return get(name, profile, seed, device, exclude_classes=tuple(forget_classes)).model
