@@ -1,0 +1,136 @@
+"""Custom losses that forget a class while teaching its images as another (notebook 02, seeds 000 and 001).
+
+The story: relabel the forget class (6 as 3), keep cross-entropy for everything, and add a penalty on
+predicting 6. Seed 000's penalty subtracted the class-6 cross-entropy, which is unbounded below: the total
+loss went negative and training became unstable. The bounded penalty ``-log(1 - p6)`` is zero when 6 is not
+predicted and its gradient vanishes with ``p6``, so it stops pushing once the class is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Splits, TensorData, make_loader, relabel
+from ..training import fit, pick_device
+from .base import Cost, UnlearningResult, clone, timed
+from .saliency import apply_gradient_masks, gradient_saliency, layer_masks, mask_fraction, top_fraction_mask
+
+# penalty(logits (B, C), forget_class) -> scalar
+Penalty = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def unbounded_penalty(logits: torch.Tensor, forget_class: int) -> torch.Tensor:
+    """Seed 000's penalty: mean log p_6 = minus the class-6 cross-entropy. Unbounded below (-> -inf as p_6 -> 0)."""
+    return F.log_softmax(logits, dim=1)[:, forget_class].mean()
+
+
+def bounded_penalty(logits: torch.Tensor, forget_class: int) -> torch.Tensor:
+    """Mean of -log(1 - p_6) over the batch: >= 0, zero when p_6 = 0, and finite even for huge logits.
+
+    -log(1 - p_6) = logsumexp(all logits) - logsumexp(logits without class 6), computed without forming 1 - p_6.
+    """
+    others = torch.cat([logits[:, :forget_class], logits[:, forget_class + 1 :]], dim=1)  # (B, C-1)
+    return (torch.logsumexp(logits, dim=1) - torch.logsumexp(others, dim=1)).mean()
+
+
+def penalty_loss(
+    logits: torch.Tensor, y: torch.Tensor, forget_class: int, weight: float = 1.0, penalty: Penalty = bounded_penalty
+) -> torch.Tensor:
+    """Cross-entropy on the (already relabelled) labels ``y`` plus ``weight`` times the penalty on ``forget_class``.
+
+    L = CE(logits, y) + weight * penalty(logits, forget_class); the penalty applies to every image, since no
+    image should be called a 6 any more.
+    """
+    if not 0 <= forget_class < logits.shape[1]:
+        raise ValueError(f"forget_class {forget_class} is outside the model's classes 0-{logits.shape[1] - 1}")
+    return F.cross_entropy(logits, y) + weight * penalty(logits, forget_class)
+
+
+PENALTIES: dict[str, Penalty] = {"bounded": bounded_penalty, "unbounded": unbounded_penalty, "none": lambda z, c: 0}
+
+
+@dataclass(frozen=True)
+class PenaltyConfig:
+    """How to unlearn with a penalty loss and a subset of trainable weights."""
+
+    relabel_to: int = 3  # the forget class's images are taught as this class
+    trainable: str = "saliency"  # "saliency" (top `fraction` by gradient) or a layer name, e.g. "fc3"
+    fraction: float = 0.05  # share of conv/linear entries trained when trainable="saliency"
+    penalty: str = "bounded"  # "bounded" (-log(1 - p6)), "unbounded" (seed 000's log p6) or "none"
+    weight: float = 1.0  # penalty weight
+    num_epochs: int = 1
+    lr: float = 1e-3  # Adam, no weight decay: frozen entries must not move
+    batch_size: int = 128
+    seed: int = 0  # shuffling order
+
+
+CONFIGS: dict[str, PenaltyConfig] = {
+    "quick": PenaltyConfig(num_epochs=1),
+    "full": PenaltyConfig(num_epochs=3),
+}
+
+
+def relabelled_training_set(splits: Splits, forget_class: int, relabel_to: int) -> TensorData:
+    """Retain and forget training images together, the forget class relabelled (e.g. 6 -> 3)."""
+    both = TensorData(torch.cat([splits.retain.X, splits.forget.X]), torch.cat([splits.retain.y, splits.forget.y]))
+    return relabel(both, {forget_class: relabel_to})
+
+
+def choose_masks(model: nn.Module, splits: Splits, config: PenaltyConfig, device: torch.device) -> dict:
+    """The trainable entries: saliency-chosen top fraction, or a whole named layer."""
+    if config.trainable == "saliency":
+        scores = gradient_saliency(model, make_loader(splits.forget, 256), device)
+        return top_fraction_mask(scores, config.fraction)
+    return layer_masks(model, [config.trainable])
+
+
+def penalty_unlearn(
+    model: nn.Module,
+    splits: Splits,
+    config: PenaltyConfig = CONFIGS["quick"],
+    device: str | torch.device = "auto",
+    masks: Mapping[str, torch.Tensor] | None = None,
+) -> UnlearningResult:
+    """Relabel the forget class, then fine-tune only the chosen entries with CE + penalty; the input is not modified.
+
+    ``masks`` overrides the choice made by ``config.trainable`` (see :mod:`unlearnlab.methods.saliency`).
+    """
+    if len(splits.forget_classes) != 1:
+        raise ValueError(f"penalty_unlearn forgets one class at a time, got {splits.forget_classes}")
+    if config.penalty not in PENALTIES:
+        raise ValueError(f"unknown penalty {config.penalty!r}: choose one of {', '.join(map(repr, PENALTIES))}")
+    (forget_class,) = splits.forget_classes
+    device = pick_device(device)
+    cost = Cost()
+    with timed(cost):
+        student = clone(model).to(device)
+        masks = dict(masks) if masks is not None else choose_masks(student, splits, config, device)
+        handles = apply_gradient_masks(student, masks)
+        data = relabelled_training_set(splits, forget_class, config.relabel_to)
+        penalty = PENALTIES[config.penalty]
+
+        def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return penalty_loss(net(X), y, forget_class, config.weight, penalty)
+
+        try:
+            history = fit(
+                student,
+                make_loader(data, config.batch_size, shuffle=True, seed=config.seed),
+                num_epochs=config.num_epochs,
+                lr=config.lr,
+                loss_fn=step,
+                device=device,
+                desc=f"penalty ({config.penalty})",
+            )
+        finally:
+            for handle in handles:
+                handle.remove()
+        for p in student.parameters():
+            p.requires_grad_(True)
+    extras = {"masks": masks, "fraction": mask_fraction(masks)}
+    return UnlearningResult(student.eval(), cost, history, extras)
