@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -36,6 +37,51 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Execute notebooks with papermill and write results.json and report.md."""
+    from .course.run import default_notebooks, run_all
+
+    paths = [Path(p) for p in args.notebooks] or default_notebooks()
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    results = run_all(paths, Path(args.out), args.profile, args.device, args.seed, args.timeout)
+    failed = [name for name, r in results["notebooks"].items() if r["status"] != "ok"]
+    print(f"wrote {args.out}/results.json and {args.out}/report.md ({results['total_seconds']:.0f} s)")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Regenerate exercises/ from solutions/."""
+    from .course.build import BuildError, build
+    from .course.notebooks import course_root
+
+    root = course_root()
+    try:
+        written = build(root / "solutions", root / "exercises", Path(args.executed) if args.executed else None)
+    except BuildError as err:
+        print(f"build failed: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} exercises to {root / 'exercises'}")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Grade submissions and write a CSV of points per question."""
+    from .course.grade import grade_all, write_csv
+
+    rows = grade_all([Path(p) for p in args.submissions], timeout=args.timeout, jobs=args.jobs,
+                     exercise=Path(args.exercise) if args.exercise else None)
+    write_csv(rows, Path(args.csv))
+    for row in rows:
+        print(f"{row.submission:30s} {row.total:3d}/{sum(row.max_points.values()):<3d} {' | '.join(row.feedback)}")
+    print(f"wrote {args.csv}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per job."""
     parser = argparse.ArgumentParser(prog="unlearnlab", description="The machine unlearning course's tools.")
@@ -45,6 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--root", help="folder containing MNIST/raw (default: $UNLEARNLAB_DATA or the cache)")
     data.add_argument("--offline", action="store_true", help="never try to download")
     data.set_defaults(func=cmd_data)
+
+    run = sub.add_parser("run", help="execute the solutions with papermill; write results.json and report.md")
+    run.add_argument("notebooks", nargs="*", help="notebooks to run (default: solutions/ and notebooks/)")
+    run.add_argument("--profile", default="auto", choices=["auto", "quick", "full"])
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", default="runs/latest", help="output folder (default: runs/latest)")
+    run.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: none)")
+    run.set_defaults(func=cmd_run)
+
+    build = sub.add_parser("build", help="regenerate exercises/ from solutions/")
+    build.add_argument("--executed", help="folder of executed solutions (from `run`) to take check outputs from")
+    build.set_defaults(func=cmd_build)
+
+    grade = sub.add_parser("grade", help="grade submissions (nbval) and write points per question")
+    grade.add_argument("submissions", nargs="+", help="submitted notebooks, or folders of them")
+    grade.add_argument("--csv", default="grades.csv", help="output CSV (default: grades.csv)")
+    grade.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell (default: 300)")
+    grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores / 2)")
+    grade.add_argument("--exercise", help="the exercise notebook (default: from the submission)")
+    grade.set_defaults(func=cmd_grade)
     return parser
 
 

@@ -166,6 +166,11 @@ class TensorData(Dataset):
         return torch.bincount(self.y, minlength=NUM_CLASSES).tolist()
 
 
+def concat(*parts: TensorData) -> TensorData:
+    """One dataset made of several, in order."""
+    return TensorData(torch.cat([p.X for p in parts]), torch.cat([p.y for p in parts]))
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) with MNIST's mean and std."""
     return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from torch import nn
 
 from .config import Profile, resolve
@@ -117,19 +118,13 @@ def get(
     """Load the model ``name`` trained under ``profile``, training and caching it on first use."""
     spec = TrainSpec.from_profile(name, resolve(profile), seed, tuple(exclude_classes))
     path = cache_dir() / "zoo" / f"{name}-{spec.key()}.pt"
-    loaded = _load(path, spec)
-    if loaded is None:
-        loaded = train_from_scratch(spec, device)
-        model, seconds = loaded
-        _atomic_save(
-            {
-                "key": spec.key(),
-                "spec": asdict(spec),
-                "seconds": seconds,
-                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            },
-            path,
-        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):  # processes asking at once wait for a single training run
+        loaded = _load(path, spec)
+        if loaded is None:
+            loaded = train_from_scratch(spec, device)
+            state = {k: v.cpu() for k, v in loaded[0].state_dict().items()}
+            _atomic_save({"key": spec.key(), "spec": asdict(spec), "seconds": loaded[1], "state_dict": state}, path)
     model, seconds = loaded
     return ZooEntry(model.to(pick_device(device)).eval(), seconds, path)
 

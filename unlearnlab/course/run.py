@@ -1,0 +1,143 @@
+"""``unlearnlab run``: execute notebooks with papermill and collect their recorded metrics into ``results.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from . import notebooks as nbs
+from .results import METRICS_MIME
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one executed notebook."""
+
+    notebook: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    metrics: dict[str, object] = field(default_factory=dict)
+    error: str | None = None  # "cell N (id): ErrorName: message" when failed
+
+
+def default_notebooks() -> list[Path]:
+    """Every numbered solution, then every numbered lecture notebook."""
+    root = nbs.course_root()
+    return sorted((root / "solutions").glob("[0-9]*.ipynb")) + sorted((root / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def collected_metrics(nb: NotebookNode) -> dict[str, object]:
+    """Every metric a notebook recorded with :func:`unlearnlab.record` (later records win)."""
+    metrics: dict[str, object] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if METRICS_MIME in data:
+                metrics.update(data[METRICS_MIME])
+    return metrics
+
+
+def _failure(nb_path: Path, err: Exception) -> str:
+    """Name the cell that failed: papermill marks it in the executed notebook it wrote."""
+    index = getattr(err, "cell_index", None)
+    ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
+    where = ""
+    if index is not None and nb_path.is_file():
+        cell = nbs.read(nb_path).cells[index]
+        where = f"cell {index} (id {cell.get('id', '?')}): "
+    return f"{where}{ename}: {str(evalue).splitlines()[0] if evalue else ''}"
+
+
+def execute(path: Path, out_dir: Path, parameters: dict[str, object], timeout: int | None = None) -> NotebookRun:
+    """Run one notebook with papermill into ``out_dir``; never raises for a failing notebook."""
+    import papermill
+
+    target = out_dir / path.name
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(target),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(path.parent),
+            execution_timeout=timeout,
+        )
+    except Exception as err:  # papermill raises its own error for a failing cell, others for kernel trouble
+        return NotebookRun(
+            path.stem,
+            "failed",
+            time.perf_counter() - start,
+            collected_metrics(nbs.read(target)) if target.is_file() else {},
+            _failure(target, err),
+        )
+    return NotebookRun(path.stem, "ok", time.perf_counter() - start, collected_metrics(nbs.read(target)))
+
+
+def environment(device: str) -> dict[str, object]:
+    """Device and versions, for the record."""
+    import numpy
+    import torch
+    import torchvision
+
+    from .. import __version__
+    from ..training import pick_device
+
+    chosen = pick_device(device)
+    name = torch.cuda.get_device_name(chosen) if chosen.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
+    return {
+        "device": name,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "versions": {
+            "unlearnlab": __version__,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "numpy": numpy.__version__,
+        },
+    }
+
+
+def run_all(
+    paths: list[Path], out_dir: Path, profile: str, device: str, seed: int = 0, timeout: int | None = None, echo=print
+) -> dict[str, object]:
+    """Execute ``paths`` in order, writing executed notebooks, ``results.json`` and ``report.md`` to ``out_dir``."""
+    from ..config import resolve
+    from .report import write_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would flood the executed notebooks
+    resolved = resolve(profile).name
+    parameters = {"PROFILE": resolved, "SEED": seed, "DEVICE": device}
+    results: dict[str, object] = {
+        "profile": resolved,
+        "seed": seed,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **environment(device),
+        "notebooks": {},
+    }
+    for k, path in enumerate(paths, 1):
+        echo(f"[{k}/{len(paths)}] {path.name} ...", end=" ", flush=True)
+        outcome = execute(path, out_dir, parameters, timeout)
+        echo(f"{outcome.status} ({outcome.seconds:.0f} s)" + (f": {outcome.error}" if outcome.error else ""))
+        results["notebooks"][outcome.notebook] = asdict(outcome)
+        _write_json(results, out_dir / "results.json")  # after each notebook: finished work is never lost
+    results["total_seconds"] = round(sum(r["seconds"] for r in results["notebooks"].values()), 1)
+    _write_json(results, out_dir / "results.json")
+    write_report(results, out_dir)
+    return results
+
+
+def _write_json(data: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
