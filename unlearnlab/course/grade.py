@@ -72,17 +72,23 @@ def _outcomes(junit_xml: Path) -> dict[int, tuple[bool, str]]:
     return outcomes
 
 
+ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")
+
+
 def _reason(message: str) -> str:
     """A one-line reason for a failed cell: the check's FAIL line, a timeout, or the exception."""
-    fail = re.search(r"^.*: FAIL \(.*$", message, re.MULTILINE)
+    message = ANSI.sub("", message)
+    fail = re.search(r"^[-+\s]*(Q\S*.*: FAIL \(.*)$", message, re.MULTILINE)
     if fail:
-        return fail.group(0).strip().lstrip("+").strip()
+        return fail.group(1).strip()
     if "Timeout" in message or "timed out" in message:
-        return "timed out"
-    errors = re.findall(r"^\s*(\w*(?:Error|Exception|Interrupt)\b.*)$", message, re.MULTILINE)
-    if errors:
-        return errors[-1].strip()
-    return "did not run" if "Previous cell timed out" in message else "outputs differ from the expected PASS"
+        return "timed out" if "Previous cell timed out" not in message else "did not run: an earlier cell timed out"
+    raised = re.findall(r"^(\w+(?:Error|Exception|Interrupt)\b(?::.*)?)", message, re.MULTILINE)
+    with_text = [e for e in raised if ":" in e]
+    if raised:
+        reason = (with_text or raised)[-1].strip().rstrip(":")
+        return "not answered yet (NotImplementedError)" if reason == "NotImplementedError" else reason
+    return "outputs differ from the expected PASS"
 
 
 def run_nbval(notebook: Path, timeout: int) -> dict[int, tuple[bool, str]]:

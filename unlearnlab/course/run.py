@@ -45,14 +45,15 @@ def collected_metrics(nb: NotebookNode) -> dict[str, object]:
     return metrics
 
 
-def _failure(nb_path: Path, err: Exception) -> str:
-    """Name the cell that failed: papermill marks it in the executed notebook it wrote."""
-    index = getattr(err, "cell_index", None)
+def _failure(source: Path, executed: Path, err: Exception) -> str:
+    """Name the failing cell by its index and id in the source notebook (papermill flags it when executing)."""
     ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
     where = ""
-    if index is not None and nb_path.is_file():
-        cell = nbs.read(nb_path).cells[index]
-        where = f"cell {index} (id {cell.get('id', '?')}): "
+    if executed.is_file():
+        failed = [c.get("id") for c in nbs.read(executed).cells if c.metadata.get("papermill", {}).get("exception")]
+        order = [c.get("id") for c in nbs.read(source).cells]
+        if failed and failed[0] in order:
+            where = f"cell {order.index(failed[0])} (id {failed[0]}): "
     return f"{where}{ename}: {str(evalue).splitlines()[0] if evalue else ''}"
 
 
@@ -78,7 +79,7 @@ def execute(path: Path, out_dir: Path, parameters: dict[str, object], timeout: i
             "failed",
             time.perf_counter() - start,
             collected_metrics(nbs.read(target)) if target.is_file() else {},
-            _failure(target, err),
+            _failure(path, target, err),
         )
     return NotebookRun(path.stem, "ok", time.perf_counter() - start, collected_metrics(nbs.read(target)))
 

@@ -1,0 +1,213 @@
+"""The course tools on small notebooks made here: build, run (papermill) and grade (nbval)."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from unlearnlab.course import build as B
+from unlearnlab.course import grade as G
+from unlearnlab.course import notebooks as nbs
+from unlearnlab.course.run import run_all
+
+
+def _answer(q, source):
+    cell = new_code_cell(source)
+    cell.id = f"{q}-answer"
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": f"{q}_answer", "locked": False, "schema_version": 3,
+                                 "solution": True, "task": False}
+    return cell
+
+
+def _check(q, points, source, output=None):
+    cell = new_code_cell(source)
+    cell.id = f"{q}-check"
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": q, "locked": True, "points": points,
+                                 "schema_version": 3, "solution": False, "task": False}
+    cell.metadata["tags"] = [nbs.CHECK_TAG]
+    if output is not None:
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]
+        cell.execution_count = 1
+    return cell
+
+
+def tiny_solution(stored=True):
+    """A two-question solution notebook with stored check outputs."""
+    params = new_code_cell('PROFILE = "auto"\nSEED = 0\nDEVICE = "auto"')
+    params.id, params.metadata["tags"] = "parameters", ["parameters"]
+    intro = new_markdown_cell("# 99 · tiny")
+    intro.id = "intro"
+    setup = new_code_cell("from unlearnlab.grading import check\nfrom unlearnlab import record")
+    setup.id = "setup"
+    rec = new_code_cell("record(answer=double(21))")
+    rec.id = "record"
+    cells = [
+        intro, params, setup,
+        _answer("q1", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"),
+        _check("q1", 2, 'check("Q1 double", 2, ("double(3) is 6", double(3) == 6))',
+               "Q1 double: PASS (2/2 points)\n" if stored else None),
+        _answer("q2", "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION"),
+        _check("q2", 3, 'check("Q2 answer", 3, ("answer is 42", answer == 42))',
+               "Q2 answer: PASS (3/3 points)\n" if stored else None),
+        rec,
+    ]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    return nb
+
+
+@pytest.fixture()
+def course(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    nbs.write(tiny_solution(), tmp_path / "solutions" / "99_tiny.ipynb")
+    B.build(tmp_path / "solutions", tmp_path / "exercises")
+    return tmp_path
+
+
+def test_strip_solution_keeps_indentation_and_rejects_broken_markers():
+    src = "def f():\n    x = 1\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"
+    assert B.strip_solution(src) == "def f():\n    x = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    for broken in ("### BEGIN SOLUTION\nx", "x\n### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN SOLUTION"):
+        with pytest.raises(B.BuildError):
+            B.strip_solution(broken)
+
+
+def test_build_writes_exercises_idempotently(course):
+    exercise = (course / "exercises" / "99_tiny.ipynb").read_bytes()
+    solution = (course / "solutions" / "99_tiny.ipynb").read_bytes()
+    B.build(course / "solutions", course / "exercises")
+    assert (course / "exercises" / "99_tiny.ipynb").read_bytes() == exercise
+    assert (course / "solutions" / "99_tiny.ipynb").read_bytes() == solution
+    nb = nbs.read(course / "exercises" / "99_tiny.ipynb")
+    cells = {c.id: c for c in nb.cells}
+    assert "raise NotImplementedError()" in cells["q1-answer"].source and "2 * x" not in cells["q1-answer"].source
+    assert cells["q1-check"].outputs[0]["text"] == "Q1 double: PASS (2/2 points)\n"
+    assert cells["q1-check"].execution_count == 1 and cells["setup"].execution_count is None
+    assert nb.metadata["unlearnlab"]["exercise"] == "99_tiny"
+
+
+def test_build_refuses_checks_without_outputs_or_that_fail(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    nbs.write(tiny_solution(stored=False), tmp_path / "solutions" / "99_tiny.ipynb")
+    with pytest.raises(B.BuildError, match="no stored output"):
+        B.build(tmp_path / "solutions", tmp_path / "exercises")
+    failing = tiny_solution()
+    failing.cells[4].outputs[0]["text"] = "Q1 double: FAIL (0/2 points). Not yet: double(3) is 6\n"
+    nbs.write(failing, tmp_path / "solutions" / "99_tiny.ipynb")
+    with pytest.raises(B.BuildError, match="fails its own check"):
+        B.build(tmp_path / "solutions", tmp_path / "exercises")
+
+
+def test_build_validates_conventions(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    nb = tiny_solution()
+    nb.cells[1].metadata["tags"] = []
+    nbs.write(nb, tmp_path / "solutions" / "99_tiny.ipynb")
+    with pytest.raises(B.BuildError, match="tagged 'parameters'"):
+        B.build(tmp_path / "solutions", tmp_path / "exercises")
+    nb = tiny_solution()
+    nb.cells[4].metadata["tags"] = []
+    nbs.write(nb, tmp_path / "solutions" / "99_tiny.ipynb")
+    with pytest.raises(B.BuildError, match="nbval-check-output"):
+        B.build(tmp_path / "solutions", tmp_path / "exercises")
+
+
+def test_merge_copies_only_answer_cells_by_id_then_grade_id(course):
+    pristine = nbs.read(course / "exercises" / "99_tiny.ipynb")
+    theirs = nbs.read(course / "exercises" / "99_tiny.ipynb")
+    cells = {c.id: c for c in theirs.cells}
+    cells["q1-answer"].source = "def double(x):\n    return x + x"
+    cells["q2-answer"].id = "renamed-by-an-editor"
+    cells["q2-answer"].source = "answer = 42"
+    cells["q1-check"].source = 'print("Q1 double: PASS (2/2 points)")'
+    merged, notes = G.merge_answers(pristine, theirs)
+    merged_cells = {c.id: c for c in merged.cells}
+    assert merged_cells["q1-answer"].source == "def double(x):\n    return x + x"
+    assert merged_cells["q2-answer"].source == "answer = 42"
+    assert merged_cells["q1-check"].source == {c.id: c for c in pristine.cells}["q1-check"].source
+    assert notes == []
+    theirs.cells = [c for c in theirs.cells if c.id != "q1-answer"]
+    assert G.merge_answers(pristine, theirs)[1] == ["answer cell q1-answer is missing from the submission"]
+
+
+def test_reason_extracts_fail_lines_errors_and_timeouts():
+    assert G._reason("...\n+Q1 double: FAIL (0/2 points). Not yet: x\n") == "Q1 double: FAIL (0/2 points). Not yet: x"
+    assert G._reason("#x1B[31mNameError#x1B[39m: name 'x' is not defined") == "NameError: name 'x' is not defined"
+    assert G._reason("NotImplementedError: ") == "not answered yet (NotImplementedError)"
+    assert G._reason("Timeout of 5 seconds exceeded executing cell") == "timed out"
+
+
+def _submission(course, name, edit):
+    nb = nbs.read(course / "solutions" / "99_tiny.ipynb")
+    edit({c.id: c for c in nb.cells}, nb)
+    path = course / "submissions" / f"{name}.ipynb"
+    nbs.write(nb, path)
+    return path
+
+
+def test_grading_end_to_end(course):
+    subs = course / "submissions"
+
+    def wrong_q1(cells, nb):
+        cells["q1-answer"].source = "def double(x):\n    return x + 2"
+
+    def tampered(cells, nb):
+        cells["q2-answer"].source = "answer = 41"
+        cells["q2-check"].source = 'print("Q2 answer: PASS (3/3 points)")'
+        nb.cells = [cells["q2-check"]] + [c for c in nb.cells if c.id not in ("q2-check", "q1-check")]
+
+    def endless(cells, nb):
+        cells["q1-answer"].source = "while True:\n    pass"
+
+    _submission(course, "99_perfect", lambda cells, nb: None)
+    _submission(course, "99_wrong_q1", wrong_q1)
+    _submission(course, "99_tampered", tampered)
+    _submission(course, "99_endless", endless)
+    (subs / "99_corrupt.ipynb").write_text("{ not json")
+    rows = {r.submission: r for r in G.grade_all([subs], exercises=course / "exercises", timeout=10, jobs=2)}
+    assert rows["99_perfect"].points == {"q1": 2, "q2": 3}
+    assert rows["99_wrong_q1"].points == {"q1": 0, "q2": 3}
+    assert rows["99_wrong_q1"].feedback == ["q1: Q1 double: FAIL (0/2 points). Not yet: double(3) is 6"]
+    assert rows["99_tampered"].points == {"q1": 2, "q2": 0}
+    assert rows["99_endless"].points == {"q1": 0, "q2": 3}
+    assert "q1_answer: timed out" in rows["99_endless"].feedback
+    assert rows["99_corrupt"].total == 0 and "not a valid Jupyter notebook" in rows["99_corrupt"].feedback[0]
+    G.write_csv(list(rows.values()), course / "grades.csv")
+    with open(course / "grades.csv") as f:
+        table = {r["submission"]: r for r in csv.DictReader(f)}
+    assert table["99_perfect"]["total"] == "5" and table["99_perfect"]["max"] == "5"
+    assert table["99_wrong_q1"]["q1"] == "0" and table["99_wrong_q1"]["q2"] == "3"
+
+
+def test_run_writes_results_and_report_and_names_the_failing_cell(course, tmp_path):
+    good = course / "solutions" / "99_tiny.ipynb"
+    bad_nb = tiny_solution()
+    bad_nb.cells[2].source += "\nraise RuntimeError('broken on purpose')"
+    bad = course / "solutions" / "98_broken.ipynb"
+    nbs.write(bad_nb, bad)
+    out = tmp_path / "run"
+    results = run_all([bad, good], out, "quick", "cpu", echo=lambda *a, **k: None)
+    assert results["notebooks"]["99_tiny"]["status"] == "ok"
+    assert results["notebooks"]["99_tiny"]["metrics"] == {"answer": 42.0}
+    failed = results["notebooks"]["98_broken"]
+    assert failed["status"] == "failed" and "cell 2 (id setup)" in failed["error"]
+    assert "broken on purpose" in failed["error"]
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["profile"] == "quick" and "torch" in saved["versions"] and saved["device"].startswith("CPU")
+    report = (out / "report.md").read_text()
+    assert "| 99_tiny | ok |" in report and "| answer | 42.00 |" in report and "**Failed** at cell 2" in report
+    assert (out / "99_tiny.ipynb").is_file()
+
+
+def test_cli_run_exits_non_zero_on_failure(course, tmp_path):
+    bad_nb = tiny_solution()
+    bad_nb.cells[2].source += "\nraise RuntimeError('broken')"
+    nbs.write(bad_nb, course / "solutions" / "98_broken.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "unlearnlab.cli", "run", "--profile", "quick", "--out",
+                           str(tmp_path / "out"), str(course / "solutions" / "98_broken.ipynb")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "98_broken" in proc.stderr
