@@ -29,7 +29,7 @@ run: setup  ## run the solutions with papermill (PROFILE=quick|full|auto) and wr
 
 test: setup  ## lint, then the whole test suite (unit tests and notebook pipeline)
 	$(BIN)/ruff check .
-	TQDM_DISABLE=1 $(BIN)/python -m pytest -n 2 --dist loadgroup
+	TQDM_DISABLE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=15
 
 lint: setup  ## ruff check
 	$(BIN)/ruff check .

@@ -1,0 +1,84 @@
+"""Every notebook through the real pipeline (quick profile on CPU): solutions earn full marks under nbval,
+unsolved exercises fail every question, exercises/ is in sync with solutions/, and the grader is fair."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from unlearnlab import zoo
+from unlearnlab.course import build as B
+from unlearnlab.course import grade as G
+from unlearnlab.course import notebooks as nbs
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9]*.ipynb"))
+EXERCISES = ROOT / "exercises"
+CELL_TIMEOUT = 900  # seconds per cell: generous, a slow CI machine must not fail a correct notebook
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cached_models():
+    """Train the shared base models once (a file lock makes parallel workers wait for one another)."""
+    for exclude in ((), (6,), (0,)):
+        zoo.get("cnn_bn", "auto", exclude_classes=exclude)
+
+
+def test_there_are_notebooks():
+    assert [p.name for p in SOLUTIONS] == [p.name for p in sorted(EXERCISES.glob("[0-9]*.ipynb"))]
+    assert SOLUTIONS and SOLUTIONS[0].name.startswith("01_")
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_solution_earns_full_marks(solution):
+    row = G.grade_one(solution, EXERCISES, CELL_TIMEOUT)
+    assert row.max_points, "a graded notebook needs at least one check cell"
+    assert row.points == row.max_points, row.feedback
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_unsolved_exercise_fails_every_question(solution):
+    row = G.grade_one(EXERCISES / solution.name, EXERCISES, CELL_TIMEOUT)
+    assert set(row.points) == set(row.max_points) and row.max_points
+    earned = {q: p for q, p in row.points.items() if p}
+    assert not earned, f"checks that pass without an answer cannot grade anything: {earned}"
+
+
+def test_exercises_are_built_from_the_current_solutions(tmp_path):
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    B.build(tmp_path / "solutions", tmp_path / "exercises")
+    for solution in SOLUTIONS:
+        assert (tmp_path / "solutions" / solution.name).read_bytes() == solution.read_bytes(), (
+            f"{solution.name} is not normalised: run `unlearnlab build`")
+        assert (tmp_path / "exercises" / solution.name).read_bytes() == (EXERCISES / solution.name).read_bytes(), (
+            f"exercises/{solution.name} is out of date: run `unlearnlab build`")
+
+
+def _submission(folder: Path, name: str, edit) -> Path:
+    nb = nbs.read(ROOT / "solutions" / "01_relabel_freeze.ipynb")
+    edit({c.id: c for c in nb.cells}, nb)
+    path = folder / f"01_{name}.ipynb"
+    nbs.write(nb, path)
+    return path
+
+
+def test_grader_is_fair_on_notebook_01(tmp_path):
+    def wrong_q1(cells, nb):  # changes the labels in place: the check on the input catches it
+        cells["q1-answer"].source = "def relabel_targets(y, mapping):\n    for a, b in mapping.items():\n" \
+                                    "        y[y == a] = b\n    return y"
+
+    def tampered(cells, nb):  # unanswered q2 with a forged check, q1's check deleted, q3's check moved
+        cells["q2-answer"].source = "def freeze_all_but_output(model):\n    raise NotImplementedError()"
+        cells["q2-check"].source = 'print("Q2 freeze_all_but_output: PASS (2/2 points)")'
+        nb.cells = [cells["q3-check"]] + [c for c in nb.cells if c.id not in ("q1-check", "q3-check")]
+
+    def endless(cells, nb):
+        cells["q1-answer"].source = "while True:\n    pass"
+
+    for name, edit in (("wrong_q1", wrong_q1), ("tampered", tampered), ("endless", endless)):
+        _submission(tmp_path, name, edit)
+    rows = {r.submission: r for r in G.grade_all([tmp_path], EXERCISES, timeout=60, jobs=2)}
+    assert rows["01_wrong_q1"].points == {"q1": 0, "q2": 2, "q3": 3}, rows["01_wrong_q1"].feedback
+    assert rows["01_tampered"].points == {"q1": 2, "q2": 0, "q3": 3}, rows["01_tampered"].feedback
+    assert rows["01_endless"].points == {"q1": 0, "q2": 2, "q3": 3}, rows["01_endless"].feedback
+    assert "q1_answer: timed out" in rows["01_endless"].feedback
