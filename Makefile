@@ -10,7 +10,7 @@ export UNLEARNLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)/MNIST/raw),$(SHARED_DAT
 export TQDM_DISABLE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format build clean
+.PHONY: help setup run test lint format bench build clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(BIN)/unlearnlab: pyproject.toml
 
 setup: $(BIN)/unlearnlab  ## create the virtual environment and install the package with its tools
 
-run: setup  ## run the solutions with papermill (PROFILE=quick|full|auto) and write $(OUT)/report.md
+run: setup  ## run every notebook with papermill (PROFILE=quick|full|auto); writes runs/latest/report.md
 	$(BIN)/unlearnlab run --profile $(PROFILE) --out $(OUT)
 
 test: setup  ## lint, then the whole test suite (unit tests and notebook pipeline)
@@ -37,6 +37,9 @@ lint: setup  ## ruff check
 format: setup  ## ruff format and fix imports
 	$(BIN)/ruff check --fix --select I .
 	$(BIN)/ruff format unlearnlab tests benchmarks
+
+bench: setup  ## measure pretraining time and accuracy (PROFILE=quick|full) into benchmarks/results/
+	$(BIN)/python benchmarks/bench_pretrain.py --profile $(if $(filter auto,$(PROFILE)),quick,$(PROFILE))
 
 build: setup  ## regenerate exercises/ from solutions/
 	$(BIN)/unlearnlab build

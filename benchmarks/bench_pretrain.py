@@ -1,0 +1,72 @@
+"""Benchmark: pretraining the course CNN per profile (time, test accuracy) and the batch loader's speed.
+
+Run: ``python benchmarks/bench_pretrain.py --profile quick`` (CPU) or ``--profile full`` (GPU).
+Writes ``benchmarks/results/pretrain_<profile>.json``. Everything in one run, on one machine, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from torch.utils.data import DataLoader, TensorDataset
+
+from unlearnlab.config import resolve
+from unlearnlab.course.run import environment
+from unlearnlab.data import BatchLoader, load_mnist
+from unlearnlab.training import evaluate, pick_device
+from unlearnlab.zoo import TrainSpec, train_from_scratch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def loader_seconds(loader) -> float:
+    """Seconds to iterate once over every batch."""
+    start = time.perf_counter()
+    for _ in loader:
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--profile", default="quick", choices=["quick", "full"])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--models", nargs="+", default=["cnn_bn", "cnn"])
+    args = parser.parse_args()
+    profile, device = resolve(args.profile), pick_device(args.device)
+    train, test = load_mnist(train=True), load_mnist(train=False)
+
+    batch_loader = loader_seconds(BatchLoader(train, profile.batch_size, shuffle=True))
+    data_loader = loader_seconds(DataLoader(TensorDataset(train.X, train.y), profile.batch_size, shuffle=True))
+    results = {
+        "profile": profile.name,
+        **environment(str(device)),
+        "models": {},
+        "loader_epoch_seconds": {
+            "BatchLoader": round(batch_loader, 3),
+            "DataLoader": round(data_loader, 3),
+            "speedup": round(data_loader / batch_loader, 1),
+        },
+    }
+    for name in args.models:
+        spec = TrainSpec.from_profile(name, profile)
+        model, seconds = train_from_scratch(spec, device)
+        accuracy = evaluate(model, BatchLoader(test, 1000), device).accuracy
+        results["models"][name] = {
+            "train_seconds": round(seconds, 1),
+            "test_acc_pct": round(100 * accuracy, 2),
+            "train_images": spec.train_subset or len(train),
+            "epochs": spec.num_epochs,
+        }
+        print(f"{name}: {100 * accuracy:.2f} % test accuracy, trained in {seconds:.0f} s on {results['device']}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"pretrain_{profile.name}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"loader epoch: BatchLoader {batch_loader:.2f} s, DataLoader {data_loader:.2f} s; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
