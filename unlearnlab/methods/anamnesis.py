@@ -1,0 +1,127 @@
+"""Anamnesis index (AIN): how fast an unlearned model relearns what it was told to forget (notebook 04).
+
+Chundawat et al., "Zero-shot machine unlearning" (2023). Fine-tune a copy of a model on a little real data
+that contains the forget class and count the steps until its forget-class accuracy reaches ``alpha`` times
+the original model's. AIN is that count for the unlearned model over the same count for the model retrained
+from scratch: near 1, the forget class is as new to it as to the gold standard; well below 1, it remembers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import TensorData, make_loader
+from ..training import _set_train_mode, pick_device, seed_everything
+from .base import clone
+
+
+@dataclass(frozen=True)
+class RelearnConfig:
+    """How the relearning probe fine-tunes a copy of a model."""
+
+    alpha: float = 0.95  # target: alpha x the original model's forget-class accuracy
+    lr: float = 1e-3  # plain SGD learning rate: small, so that step counts separate the models
+    momentum: float = 0.9  # SGD momentum
+    batch_size: int = 32  # real images per relearning step
+    max_steps: int = 200  # give up after this many steps (the count is then max_steps, a lower bound)
+
+
+CONFIGS = {
+    "quick": RelearnConfig(max_steps=100),
+    "full": RelearnConfig(max_steps=500),
+}
+
+
+def steps_to_reach(curve: Sequence[float], target: float) -> int | None:
+    """The first step count at which ``curve`` reaches ``target``; ``curve[i]`` is measured after ``i`` steps."""
+    for steps, value in enumerate(curve):
+        if value >= target:
+            return steps
+    return None
+
+
+def anamnesis_index(steps_unlearned: int, steps_retrained: int) -> float:
+    """AIN = relearn steps of the unlearned model / relearn steps of the retrained model."""
+    if steps_unlearned < 0 or steps_retrained < 0:
+        raise ValueError(f"step counts cannot be negative, got {steps_unlearned} and {steps_retrained}")
+    if steps_retrained == 0:
+        raise ValueError("the retrained model needed 0 steps: it already knows the forget class, so AIN is undefined")
+    return steps_unlearned / steps_retrained
+
+
+@dataclass
+class RelearnResult:
+    """The relearning curve of one model and the steps it took to reach the target."""
+
+    steps: int  # steps to reach the target (max_steps when it never did: a lower bound)
+    reached: bool  # False when the target was not reached within max_steps
+    curve: list[float] = field(default_factory=list)  # forget-class accuracy after 0, 1, 2, ... steps
+    target: float = 0.0  # the forget-class accuracy aimed at
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, data: TensorData) -> float:
+    """Accuracy of ``model`` on ``data`` in eval mode (one batch: the probe sets are small)."""
+    model.eval()
+    X, y = data.X.to(next(model.parameters()).device), data.y.to(next(model.parameters()).device)
+    return float((model(X).argmax(1) == y).float().mean())
+
+
+def relearn(
+    model: nn.Module,
+    relearn_data: TensorData,
+    forget_eval: TensorData,
+    target: float,
+    config: RelearnConfig | str = "quick",
+    *,
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+) -> RelearnResult:
+    """Fine-tune a copy of ``model`` on ``relearn_data`` until its accuracy on ``forget_eval`` reaches ``target``."""
+    config = CONFIGS[config] if isinstance(config, str) else config
+    if len(relearn_data) == 0 or len(forget_eval) == 0:
+        raise ValueError("relearn_data and forget_eval must hold at least one image each")
+    seed_everything(seed)
+    device = pick_device(device)
+    model = clone(model).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    loader = make_loader(relearn_data, config.batch_size, shuffle=True, seed=seed)
+    curve = [_accuracy(model, forget_eval)]
+    steps = 0
+    while curve[-1] < target and steps < config.max_steps:
+        for X, y in loader:
+            _set_train_mode(model)
+            loss = F.cross_entropy(model(X.to(device)), y.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            curve.append(_accuracy(model, forget_eval))  # measured after every step
+            if curve[-1] >= target or steps >= config.max_steps:
+                break
+    reached = curve[-1] >= target
+    return RelearnResult(steps, reached, curve, target)
+
+
+def anamnesis(
+    unlearned: nn.Module,
+    retrained: nn.Module,
+    original_forget_acc: float,
+    relearn_data: TensorData,
+    forget_eval: TensorData,
+    config: RelearnConfig | str = "quick",
+    *,
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+) -> tuple[float, RelearnResult, RelearnResult]:
+    """AIN of ``unlearned`` against ``retrained``, with both relearning runs (same data, same seed)."""
+    config = CONFIGS[config] if isinstance(config, str) else config
+    target = config.alpha * original_forget_acc
+    ours = relearn(unlearned, relearn_data, forget_eval, target, config, device=device, seed=seed)
+    gold = relearn(retrained, relearn_data, forget_eval, target, config, device=device, seed=seed)
+    return anamnesis_index(ours.steps, gold.steps), ours, gold

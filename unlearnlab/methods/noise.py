@@ -1,0 +1,176 @@
+"""Error-maximising / error-minimising noise (EMMN): zero-shot unlearning with learned noise (notebook 04).
+
+Chundawat et al., "Zero-shot machine unlearning" (2023), after UNSIR (Tarun et al., "Fast yet effective
+machine unlearning"). For each forget class, learn a batch of noise images that *maximise* the frozen
+model's loss for that class; for each retained class, learn noise that *minimises* it (a stand-in for the
+retain data that zero-shot forbids). Impair: one high learning-rate pass over all the noise with its class
+labels, which wrecks the forget class. Repair: a pass over the retain stand-in. With real retain images
+(``real_retain_per_class > 0``, i.e. UNSIR, no longer zero-shot) the repair restores the retained classes;
+with error-minimising noise it cannot, because the model already fits that noise: it carries no knowledge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data import NUM_CLASSES, Splits, TensorData, check_classes, concat, make_loader
+from ..training import History, fit, pick_device, seed_everything
+from .base import Cost, UnlearningResult, clone, timed
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Knobs of EMMN; ``CONFIGS`` holds the quick (CPU) and full (GPU) instances."""
+
+    noise_per_class: int = 256  # noise images learned per class (forget and retained alike)
+    noise_steps: int = 100  # Adam steps on the noise images (the model is frozen)
+    noise_lr: float = 0.1  # Adam learning rate on the noise pixels
+    noise_reg: float = 0.1  # lambda: weight of the mean squared L2 norm of a noise image (keeps it bounded)
+    impair_lr: float = 0.02  # Adam learning rate of the impair pass (high on purpose)
+    impair_epochs: int = 1  # passes over noise (+ retain stand-in) in the impair step
+    repair_lr: float = 0.01  # Adam learning rate of the repair pass
+    repair_epochs: int = 1  # passes over the retain stand-in in the repair step
+    batch_size: int = 64  # images per impair/repair step
+    real_retain_per_class: int = 0  # 0: zero-shot EMMN; > 0: UNSIR, this many real retain images per class
+
+
+CONFIGS = {
+    # quick: 2-core CPU, a few seconds of noise learning
+    "quick": NoiseConfig(noise_per_class=64, noise_steps=40),
+    # full: one GPU, the scale of the public UNSIR/EMMN code
+    "full": NoiseConfig(noise_per_class=256, noise_steps=200),
+}
+
+
+def noise_penalty(noise: torch.Tensor) -> torch.Tensor:
+    """Mean over images of the squared L2 norm of each noise image (B, 1, 28, 28): mean_i ||N_i||^2."""
+    return noise.pow(2).flatten(1).sum(1).mean()
+
+
+def error_max_objective(logits: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, reg: float) -> torch.Tensor:
+    """To minimise for error-maximising noise: -CE(model(N), y) + lambda * mean_i ||N_i||^2."""
+    return -F.cross_entropy(logits, y) + reg * noise_penalty(noise)
+
+
+def error_min_objective(logits: torch.Tensor, y: torch.Tensor, noise: torch.Tensor, reg: float) -> torch.Tensor:
+    """To minimise for error-minimising noise: CE(model(N), y) + lambda * mean_i ||N_i||^2."""
+    return F.cross_entropy(logits, y) + reg * noise_penalty(noise)
+
+
+def learn_noise(
+    model: nn.Module,
+    classes: Iterable[int],
+    maximise: bool,
+    config: NoiseConfig | str = "quick",
+    *,
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+) -> TensorData:
+    """Noise images labelled with ``classes`` that maximise (or minimise) the frozen ``model``'s loss."""
+    config = CONFIGS[config] if isinstance(config, str) else config
+    classes = check_classes(classes)
+    if not classes:
+        raise ValueError("classes is empty: name at least one class to learn noise for")
+    if config.noise_per_class < 1 or config.noise_steps < 0:
+        raise ValueError("noise_per_class must be positive and noise_steps non-negative")
+    device = pick_device(device)
+    generator = torch.Generator().manual_seed(0 if seed is None else seed)
+    y = torch.tensor(classes).repeat_interleave(config.noise_per_class).to(device)  # (K * n,)
+    noise = torch.randn(len(y), 1, 28, 28, generator=generator).to(device).requires_grad_(True)  # (K * n, 1, 28, 28)
+    objective = error_max_objective if maximise else error_min_objective
+    model = model.to(device)
+    was_training = model.training
+    model.eval()  # BatchNorm uses its running statistics; only the noise is optimised
+    requires_grad = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    optimizer = torch.optim.Adam([noise], lr=config.noise_lr)
+    try:
+        for _ in tqdm(range(config.noise_steps), desc="noise", leave=False):
+            loss = objective(model(noise), y, noise, config.noise_reg)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    finally:
+        for p, flag in zip(model.parameters(), requires_grad):
+            p.requires_grad_(flag)
+        model.train(was_training)
+    return TensorData(noise.detach().cpu(), y.cpu())
+
+
+def per_class_subset(data: TensorData, per_class: int, seed: int = 0) -> TensorData:
+    """``per_class`` random items of each class present in ``data`` (fewer where a class has fewer)."""
+    if per_class < 1:
+        raise ValueError(f"per_class must be positive, got {per_class}")
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in torch.unique(data.y):
+        idx = torch.nonzero(data.y == c).squeeze(1)
+        picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]])
+    return data.subset(torch.sort(torch.cat(picks)).values)
+
+
+def emmn(
+    model: nn.Module,
+    splits: Splits,
+    config: NoiseConfig | str = "quick",
+    *,
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+) -> UnlearningResult:
+    """Unlearn ``splits.forget_classes`` from ``model`` (left unchanged) with error-max/error-min noise.
+
+    Zero-shot when ``config.real_retain_per_class == 0``: only the class ids are read from ``splits``.
+    ``extras`` hold ``"forget_noise"``, ``"retain_standin"`` and the two phases' histories.
+    """
+    config = CONFIGS[config] if isinstance(config, str) else config
+    forget = check_classes(splits.forget_classes)
+    if not forget:
+        raise ValueError("forget_classes is empty: name at least one class to forget")
+    retained = [c for c in range(NUM_CLASSES) if c not in forget]
+    seed_everything(seed)
+    device = pick_device(device)
+    cost = Cost()
+    with timed(cost):
+        forget_noise = learn_noise(model, forget, True, config, device=device, seed=seed)
+        if config.real_retain_per_class > 0:  # UNSIR: a little real retain data (not zero-shot any more)
+            standin = per_class_subset(splits.retain, config.real_retain_per_class, seed=0 if seed is None else seed)
+        else:
+            standin = learn_noise(
+                model, retained, False, config, device=device, seed=None if seed is None else seed + 1
+            )
+        unlearned = clone(model)
+        impair = fit(
+            unlearned,
+            make_loader(concat(forget_noise, standin), config.batch_size, shuffle=True, seed=seed),
+            num_epochs=config.impair_epochs,
+            lr=config.impair_lr,
+            device=device,
+            desc="impair",
+        )
+        repair = fit(
+            unlearned,
+            make_loader(standin, config.batch_size, shuffle=True, seed=seed),
+            num_epochs=config.repair_epochs,
+            lr=config.repair_lr,
+            device=device,
+            desc="repair",
+        )
+    history = History(
+        step_loss=impair.step_loss + repair.step_loss,
+        epoch_loss=impair.epoch_loss + repair.epoch_loss,
+        seconds=cost.seconds,
+    )
+    stored = 0 if config.real_retain_per_class == 0 else standin.X.numel() * standin.X.element_size()
+    return UnlearningResult(
+        model=unlearned.eval(),
+        cost=Cost(cost.seconds, stored),
+        history=history,
+        extras={"forget_noise": forget_noise, "retain_standin": standin, "impair": impair, "repair": repair},
+    )
