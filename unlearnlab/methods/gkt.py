@@ -126,7 +126,7 @@ def gate_mask(
 
 
 def attention_map(A: torch.Tensor) -> torch.Tensor:
-    """Spatial attention of activations ``A`` (B, C, H, W): f(A) = mean_c A_c^2, flattened and L2-normalised (B, H*W)."""
+    """Spatial attention of ``A`` (B, C, H, W): f(A) = mean_c A_c^2, flattened, L2-normalised -> (B, H*W)."""
     return F.normalize(A.pow(2).mean(1).flatten(1), dim=1)
 
 
