@@ -1,0 +1,235 @@
+"""Knowledge distillation that leaves a class out (notebook 03, seed 000), and the "bad teacher" variant.
+
+Student: same architecture as the teacher (the original model), trained from scratch on the relabelled data
+(6 taught as 3) with L = alpha * CE(student, y) + (1 - alpha) * T^2 * KL(targets || softmax(student / T)),
+where the targets are the teacher's softened outputs with the forget class's mass moved to its new label,
+so the forgotten class cannot leak back through the teacher.
+
+Bad teacher (Chundawat et al., 2023, "Can bad teaching induce forgetting?"): the student starts as a copy of
+the original model and imitates it on retained data, and a randomly initialised (incompetent) teacher on the
+forget data.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Splits, TensorData, class_mask, make_loader, stratified_subset
+from ..training import fit, pick_device
+from .base import Cost, UnlearningResult, clone, timed
+from .losses import relabelled_training_set
+
+
+def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The teacher's softened distribution softmax(z / T), (B, C)."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return F.softmax(teacher_logits / temperature, dim=1)
+
+
+def move_class_mass(probs: torch.Tensor, forget_class: int, to: int) -> torch.Tensor:
+    """Probabilities (B, C) with the forget class's mass added to class ``to`` and the forget class set to 0."""
+    num_classes = probs.shape[1]
+    for c in (forget_class, to):
+        if not 0 <= c < num_classes:
+            raise ValueError(f"class {c} is outside the model's classes 0-{num_classes - 1}")
+    if forget_class == to:
+        raise ValueError(f"moving class {forget_class}'s mass onto itself changes nothing: pick another class")
+    out = probs.clone()
+    out[:, to] += out[:, forget_class]
+    out[:, forget_class] = 0.0
+    return out
+
+
+def drop_class(teacher_logits: torch.Tensor, forget_class: int, temperature: float) -> torch.Tensor:
+    """Softened teacher probabilities (B, C) with the forget class's logit removed and the rest renormalised."""
+    masked = teacher_logits.clone()
+    masked[:, forget_class] = float("-inf")
+    return soft_targets(masked, temperature)
+
+
+def kd_loss(student_logits: torch.Tensor, target_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(targets || softmax(student / T)), averaged over the batch (``reduction="batchmean"``).
+
+    KL(p || q) = sum_c p_c (log p_c - log q_c); ``F.kl_div`` wants log q as its input and p as its target.
+    The T^2 factor keeps the gradient's scale independent of T (Hinton et al., 2015).
+    """
+    log_q = F.log_softmax(student_logits / temperature, dim=1)  # (B, C)
+    return temperature**2 * F.kl_div(log_q, target_probs, reduction="batchmean")
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The classic distillation term: T^2 * KL(softmax(teacher / T) || softmax(student / T)), batchmean."""
+    return kd_loss(student_logits, soft_targets(teacher_logits.detach(), temperature), temperature)
+
+
+def double_softmax_kd_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """A plausible cause of seed 000's flat distillation loss: softmax applied twice.
+
+    Its models ended in a softmax layer, and the distiller softened those *probabilities* again. Values in
+    [0, 1] divided by T give almost uniform distributions for any student, so the KL term is tiny, nearly
+    constant, and its gradient nearly zero: the curve stays flat and the student learns from the labels alone.
+    """
+    p_student, p_teacher = F.softmax(student_logits, dim=1), F.softmax(teacher_logits, dim=1)
+    return distillation_loss(p_student, p_teacher, temperature)
+
+
+# teacher-target handling: (teacher_logits, forget_class, relabel_to, T) -> target probabilities (B, C)
+TargetRule = Callable[[torch.Tensor, int, int, float], torch.Tensor]
+TARGET_RULES: dict[str, TargetRule] = {
+    "move": lambda z, c, to, T: move_class_mass(soft_targets(z, T), c, to),
+    "drop": lambda z, c, to, T: drop_class(z, c, T),
+    "keep": lambda z, c, to, T: soft_targets(z, T),  # leaks the forget class back into the student
+}
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """How the student learns from the labels and from the teacher."""
+
+    relabel_to: int = 3  # the forget class's images are taught as this class
+    temperature: float = 4.0  # softening T of both distributions
+    alpha: float = 0.5  # weight of the cross-entropy; 1 - alpha goes to the distillation term
+    targets: str = "move"  # teacher targets: "move" (6's mass to 3), "drop" (renormalise without 6) or "keep"
+    loss: str = "kd"  # "kd" (log-probabilities, correct) or "double_softmax" (seed 000's flat loss)
+    num_epochs: int = 2
+    lr: float = 3e-3  # peak Adam learning rate (one-cycle schedule)
+    batch_size: int = 128
+    seed: int = 0  # student initialisation and shuffling order
+
+
+CONFIGS: dict[str, DistillConfig] = {
+    "quick": DistillConfig(num_epochs=2),
+    "full": DistillConfig(num_epochs=6),
+}
+
+LOSSES = ("kd", "double_softmax")
+
+
+def fresh_copy(model: nn.Module, seed: int = 0) -> nn.Module:
+    """The same architecture with newly initialised weights (and reset BatchNorm statistics)."""
+    student = copy.deepcopy(model)
+    torch.manual_seed(seed)
+    for module in student.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+        if hasattr(module, "reset_running_stats"):
+            module.reset_running_stats()
+    return student
+
+
+def distill_unlearn(
+    teacher: nn.Module,
+    splits: Splits,
+    config: DistillConfig = CONFIGS["quick"],
+    device: str | torch.device = "auto",
+) -> UnlearningResult:
+    """Train a fresh student on the relabelled data with CE + distillation; ``extras["parts"]`` has both terms."""
+    if len(splits.forget_classes) != 1:
+        raise ValueError(f"distill_unlearn forgets one class at a time, got {splits.forget_classes}")
+    for name, choices in (("targets", tuple(TARGET_RULES)), ("loss", LOSSES)):
+        if getattr(config, name) not in choices:
+            raise ValueError(f"unknown {name} {getattr(config, name)!r}: choose one of {', '.join(map(repr, choices))}")
+    if not 0 <= config.alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {config.alpha}")
+    (forget_class,) = splits.forget_classes
+    device = pick_device(device)
+    rule = TARGET_RULES[config.targets]
+    parts: dict[str, list[float]] = {"ce": [], "kd": []}
+    cost = Cost()
+    with timed(cost):
+        teacher = clone(teacher).to(device).eval()
+        student = fresh_copy(teacher, config.seed)
+        data = relabelled_training_set(splits, forget_class, config.relabel_to)
+
+        def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            # L = alpha * CE(s, y) + (1 - alpha) * T^2 * KL(targets || softmax(s / T))
+            with torch.no_grad():
+                t_logits = teacher(X)  # (B, C)
+            s_logits = net(X)  # (B, C)
+            if config.loss == "double_softmax":  # the bug ignores the target rule: it never sees logits
+                kd = double_softmax_kd_loss(s_logits, t_logits, config.temperature)
+            else:
+                targets = rule(t_logits, forget_class, config.relabel_to, config.temperature)
+                kd = kd_loss(s_logits, targets, config.temperature)
+            ce = F.cross_entropy(s_logits, y)
+            parts["ce"].append(ce.item())
+            parts["kd"].append(kd.item())
+            return config.alpha * ce + (1 - config.alpha) * kd
+
+        history = fit(
+            student,
+            make_loader(data, config.batch_size, shuffle=True, seed=config.seed),
+            num_epochs=config.num_epochs,
+            lr=config.lr,
+            loss_fn=step,
+            device=device,
+            lr_schedule="onecycle",
+            desc=f"distill ({config.loss}, {config.targets})",
+        )
+    return UnlearningResult(student.eval(), cost, history, {"parts": parts})
+
+
+@dataclass(frozen=True)
+class BadTeacherConfig:
+    """Bad teaching: imitate the original on retained data and a random network on the forget data."""
+
+    retain_fraction: float = 0.3  # share of the retain set the student revisits (the paper uses 30 %)
+    temperature: float = 1.0
+    num_epochs: int = 1
+    lr: float = 1e-4  # Adam, as in the paper
+    batch_size: int = 128
+    seed: int = 0  # incompetent teacher's initialisation, retain subset and shuffling
+
+
+BAD_TEACHER_CONFIGS: dict[str, BadTeacherConfig] = {
+    "quick": BadTeacherConfig(),
+    "full": BadTeacherConfig(),
+}
+
+
+def bad_teacher_unlearn(
+    model: nn.Module,
+    splits: Splits,
+    config: BadTeacherConfig = BAD_TEACHER_CONFIGS["quick"],
+    device: str | torch.device = "auto",
+) -> UnlearningResult:
+    """Start from the original; distil the good teacher on retained images and the bad one on forget images."""
+    if not 0 < config.retain_fraction <= 1:
+        raise ValueError(f"retain_fraction must be in (0, 1], got {config.retain_fraction}")
+    device = pick_device(device)
+    forget_classes = splits.forget_classes
+    cost = Cost()
+    with timed(cost):
+        good = clone(model).to(device).eval()
+        bad = fresh_copy(good, config.seed).eval()
+        student = clone(model).to(device)
+        size = max(1, round(config.retain_fraction * len(splits.retain)))
+        retain = stratified_subset(splits.retain, size, seed=config.seed)
+        data = TensorData(torch.cat([retain.X, splits.forget.X]), torch.cat([retain.y, splits.forget.y]))
+
+        def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            # L = T^2 * KL(teacher_i || student) with teacher_i = bad on forget images, good on the rest
+            with torch.no_grad():
+                is_forget = class_mask(y.cpu(), forget_classes).to(X.device)[:, None]  # (B, 1)
+                t_logits = torch.where(is_forget, bad(X), good(X))  # (B, C)
+            return kd_loss(net(X), soft_targets(t_logits, config.temperature), config.temperature)
+
+        history = fit(
+            student,
+            make_loader(data, config.batch_size, shuffle=True, seed=config.seed),
+            num_epochs=config.num_epochs,
+            lr=config.lr,
+            loss_fn=step,
+            device=device,
+            desc="bad teacher",
+        )
+    return UnlearningResult(student.eval(), cost, history, {"retain_size": size})
