@@ -1,0 +1,115 @@
+"""Distillation losses, forget-class targets and the two students (notebook 03)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from unlearnlab.data import class_splits
+from unlearnlab.methods.distill import (
+    BadTeacherConfig,
+    DistillConfig,
+    bad_teacher_unlearn,
+    distill_unlearn,
+    distillation_loss,
+    double_softmax_kd_loss,
+    drop_class,
+    fresh_copy,
+    kd_loss,
+    move_class_mass,
+    soft_targets,
+)
+from unlearnlab.models import build_model
+
+
+def test_distillation_loss_matches_closed_form() -> None:
+    torch.manual_seed(0)
+    s, t, T = torch.randn(8, 10, dtype=torch.float64), torch.randn(8, 10, dtype=torch.float64), 4.0
+    p, q = (t / T).softmax(1), (s / T).softmax(1)
+    expected = T**2 * (p * (p.log() - q.log())).sum(1).mean()  # batchmean: sum over classes, mean over rows
+    assert torch.allclose(distillation_loss(s, t, T), expected)
+    assert distillation_loss(t, t, T).abs() < 1e-12
+    with pytest.raises(ValueError, match="temperature"):
+        soft_targets(t, 0)
+
+
+def test_distillation_gradient_reaches_student_only() -> None:
+    torch.manual_seed(0)
+    s, t = torch.randn(4, 10, requires_grad=True), torch.randn(4, 10, requires_grad=True)
+    distillation_loss(s, t, 2.0).backward()
+    assert s.grad.abs().sum() > 0 and t.grad is None
+
+
+def test_double_softmax_is_flat() -> None:
+    torch.manual_seed(0)
+    t = torch.randn(16, 10) * 8
+    values = [double_softmax_kd_loss(torch.randn(16, 10) * 8, t, 4.0).item() for _ in range(5)]
+    assert max(values) < 0.2 and max(values) - min(values) < 0.1  # kd_loss on logits varies by whole units
+    s = (torch.randn(16, 10) * 8).requires_grad_(True)
+    double_softmax_kd_loss(s, t, 4.0).backward()
+    s2 = s.detach().clone().requires_grad_(True)
+    distillation_loss(s2, t, 4.0).backward()
+    assert s.grad.norm() < 0.1 * s2.grad.norm()
+
+
+def test_forget_class_targets() -> None:
+    torch.manual_seed(0)
+    z = torch.randn(5, 10)
+    probs = soft_targets(z, 2.0)
+    moved = move_class_mass(probs, 6, 3)
+    assert torch.allclose(moved.sum(1), torch.ones(5)) and (moved[:, 6] == 0).all()
+    assert torch.allclose(moved[:, 3], probs[:, 3] + probs[:, 6]) and torch.equal(probs, soft_targets(z, 2.0))
+    dropped = drop_class(z, 6, 2.0)
+    keep = [c for c in range(10) if c != 6]
+    assert torch.allclose(dropped[:, keep], F.softmax(z[:, keep] / 2.0, dim=1)) and (dropped[:, 6] == 0).all()
+    with pytest.raises(ValueError, match="onto itself"):
+        move_class_mass(probs, 6, 6)
+    with pytest.raises(ValueError, match="outside"):
+        move_class_mass(probs, 6, 10)
+
+
+def test_kd_loss_against_pytorch_kl_div() -> None:
+    torch.manual_seed(0)
+    s, p = torch.randn(6, 10), torch.randn(6, 10).softmax(1)
+    expected = 9 * F.kl_div(F.log_softmax(s / 3, 1), p, reduction="sum") / 6
+    assert torch.allclose(kd_loss(s, p, 3.0), expected)
+
+
+def test_fresh_copy_reinitialises() -> None:
+    model = build_model("cnn_bn")
+    with torch.no_grad():
+        model.fc3.weight.fill_(1.0)
+        model.bn1.running_mean.fill_(5.0)
+    student = fresh_copy(model, seed=1)
+    assert not torch.equal(student.fc3.weight, model.fc3.weight) and (student.bn1.running_mean == 0).all()
+    assert torch.equal(fresh_copy(model, 1).conv1.weight, student.conv1.weight)
+
+
+@pytest.fixture()
+def tiny_splits(mnist_train, mnist_test):
+    return class_splits([6], mnist_train.subset(slice(0, 400)), mnist_test.subset(slice(0, 200)))
+
+
+def test_distill_unlearn_smoke(tiny_splits) -> None:
+    teacher = build_model("cnn_bn").eval()
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    config = DistillConfig(num_epochs=1, batch_size=64)
+    result = distill_unlearn(teacher, tiny_splits, config, device="cpu")
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())
+    parts = result.extras["parts"]
+    assert len(parts["kd"]) == len(parts["ce"]) == len(result.history.step_loss) == 7
+    total = [0.5 * c + 0.5 * k for c, k in zip(parts["ce"], parts["kd"])]
+    assert total == pytest.approx(result.history.step_loss, rel=1e-5)
+    for bad in (DistillConfig(targets="ignore"), DistillConfig(loss="mse"), DistillConfig(alpha=2)):
+        with pytest.raises(ValueError):
+            distill_unlearn(teacher, tiny_splits, bad, device="cpu")
+
+
+def test_bad_teacher_smoke(tiny_splits) -> None:
+    model = build_model("cnn_bn").eval()
+    result = bad_teacher_unlearn(model, tiny_splits, BadTeacherConfig(batch_size=64), device="cpu")
+    assert result.extras["retain_size"] == pytest.approx(0.3 * len(tiny_splits.retain), abs=5)
+    assert not torch.equal(result.model.fc3.weight, model.fc3.weight)
+    with pytest.raises(ValueError, match="retain_fraction"):
+        bad_teacher_unlearn(model, tiny_splits, BadTeacherConfig(retain_fraction=0), device="cpu")
