@@ -211,3 +211,11 @@ def test_cli_run_exits_non_zero_on_failure(course, tmp_path):
                            str(tmp_path / "out"), str(course / "solutions" / "98_broken.ipynb")],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "98_broken" in proc.stderr
+
+
+def test_build_can_limit_itself_to_named_notebooks(course):
+    nbs.write(tiny_solution(stored=False), course / "solutions" / "98_unrun.ipynb")
+    assert B.build(course / "solutions", course / "exercises", only=["99_tiny.ipynb"]) == [
+        course / "exercises" / "99_tiny.ipynb"]
+    with pytest.raises(B.BuildError, match="no such solution"):
+        B.build(course / "solutions", course / "exercises", only=["97_missing.ipynb"])

@@ -61,7 +61,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     root = course_root()
     try:
-        written = build(root / "solutions", root / "exercises", Path(args.executed) if args.executed else None)
+        executed = Path(args.executed) if args.executed else None
+        written = build(root / "solutions", root / "exercises", executed, [Path(n).name for n in args.notebooks])
     except BuildError as err:
         print(f"build failed: {err}", file=sys.stderr)
         return 1
@@ -73,8 +74,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     """Grade submissions and write a CSV of points per question."""
     from .course.grade import grade_all, write_csv
 
-    rows = grade_all([Path(p) for p in args.submissions], timeout=args.timeout, jobs=args.jobs,
-                     exercise=Path(args.exercise) if args.exercise else None)
+    rows = grade_all(
+        [Path(p) for p in args.submissions],
+        timeout=args.timeout,
+        jobs=args.jobs,
+        exercise=Path(args.exercise) if args.exercise else None,
+    )
     write_csv(rows, Path(args.csv))
     for row in rows:
         print(f"{row.submission:30s} {row.total:3d}/{sum(row.max_points.values()):<3d} {' | '.join(row.feedback)}")
@@ -102,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     build = sub.add_parser("build", help="regenerate exercises/ from solutions/")
+    build.add_argument("notebooks", nargs="*", help="solution notebooks to build (default: all)")
     build.add_argument("--executed", help="folder of executed solutions (from `run`) to take check outputs from")
     build.set_defaults(func=cmd_build)
 

@@ -117,10 +117,19 @@ def exercise_from(solution: NotebookNode, name: str) -> NotebookNode:
     return nb
 
 
-def build(solutions: Path, exercises: Path, executed: Path | None = None) -> list[Path]:
-    """Normalise every solution (storing check outputs from ``executed`` when given) and write its exercise."""
+def build(solutions: Path, exercises: Path, executed: Path | None = None, only: list[str] | None = None) -> list[Path]:
+    """Normalise each solution (storing check outputs from ``executed`` when given) and write its exercise.
+
+    ``only`` limits the build to notebooks with those file names; by default every ``NN_*.ipynb`` is built
+    and exercises without a solution are removed.
+    """
     written = []
     paths = sorted(solutions.glob("[0-9]*.ipynb"))
+    if only:
+        unknown = sorted(set(only) - {p.name for p in paths})
+        if unknown:
+            raise BuildError(f"no such solution in {solutions}: {', '.join(unknown)}")
+        paths = [p for p in paths if p.name in only]
     if not paths:
         raise BuildError(f"no numbered notebooks (NN_topic.ipynb) in {solutions}")
     for path in paths:
@@ -135,6 +144,6 @@ def build(solutions: Path, exercises: Path, executed: Path | None = None) -> lis
         nbs.write(exercise_from(solution, path.stem), target)
         written.append(target)
     stale = {p.name for p in exercises.glob("[0-9]*.ipynb")} - {p.name for p in paths}
-    for name in sorted(stale):
+    for name in sorted(stale) if not only else ():
         (exercises / name).unlink()
     return written
