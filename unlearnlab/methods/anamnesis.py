@@ -25,15 +25,15 @@ class RelearnConfig:
     """How the relearning probe fine-tunes a copy of a model."""
 
     alpha: float = 0.95  # target: alpha x the original model's forget-class accuracy
-    lr: float = 1e-3  # plain SGD learning rate: small, so that step counts separate the models
+    lr: float = 1e-2  # plain SGD learning rate: small, so that step counts separate the models
     momentum: float = 0.9  # SGD momentum
     batch_size: int = 32  # real images per relearning step
     max_steps: int = 200  # give up after this many steps (the count is then max_steps, a lower bound)
 
 
 CONFIGS = {
-    "quick": RelearnConfig(max_steps=100),
-    "full": RelearnConfig(max_steps=500),
+    "quick": RelearnConfig(max_steps=40),
+    "full": RelearnConfig(max_steps=300),
 }
 
 

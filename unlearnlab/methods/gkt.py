@@ -53,8 +53,8 @@ class GKTConfig:
 
 
 CONFIGS = {
-    # quick: 2-core CPU, about a minute; far from converged, so the notebook states lower bars
-    "quick": GKTConfig(num_iterations=150, batch_size=64, student_steps=4, check_every=15, min_iterations=60),
+    # quick: 2-core CPU, well under a minute; far from converged, so the notebook states lower bars
+    "quick": GKTConfig(num_iterations=40, batch_size=32, student_steps=3, check_every=10, min_iterations=20),
     # full: one GPU, the scale of the public GKT code (leakage shows after several hundred pseudo-batches)
     "full": GKTConfig(num_iterations=1500, batch_size=256, student_steps=10, check_every=50, min_iterations=300),
 }

@@ -42,7 +42,7 @@ class NoiseConfig:
 
 CONFIGS = {
     # quick: 2-core CPU, a few seconds of noise learning
-    "quick": NoiseConfig(noise_per_class=64, noise_steps=40),
+    "quick": NoiseConfig(noise_per_class=32, noise_steps=20),
     # full: one GPU, the scale of the public UNSIR/EMMN code
     "full": NoiseConfig(noise_per_class=256, noise_steps=200),
 }
