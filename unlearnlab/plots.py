@@ -84,7 +84,7 @@ def image_grid(
     for i, ax in enumerate(axes):
         ax.axis("off")
         if i < n:
-            ax.imshow(X[i, 0], cmap="gray", vmin=0, vmax=1)
+            ax.imshow(X[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
             if labels is not None:
                 ax.set_title(str(labels[i]), fontsize=8)
     if title:
