@@ -292,6 +292,11 @@ def class_splits(
     return Splits(forget, retain, test, test_forget, test_retain, check_classes(forget_classes))
 
 
+def relabelled_training_set(splits: Splits, mapping: Mapping[int, int]) -> TensorData:
+    """Retain and forget training data together, the forget classes relabelled (e.g. ``{6: 3}``)."""
+    return concat(splits.retain, relabel(splits.forget, mapping))
+
+
 class BatchLoader:
     """Minibatches of a :class:`TensorData` by slicing, much faster than a ``DataLoader`` over single items.
 

@@ -20,10 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Splits, TensorData, class_mask, make_loader, stratified_subset
+from ..data import Splits, TensorData, class_mask, make_loader, relabelled_training_set, stratified_subset
 from ..training import fit, pick_device
 from .base import Cost, UnlearningResult, clone, timed
-from .losses import relabelled_training_set
 
 
 def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -148,7 +147,7 @@ def distill_unlearn(
     with timed(cost):
         teacher = clone(teacher).to(device).eval()
         student = fresh_copy(teacher, config.seed)
-        data = relabelled_training_set(splits, forget_class, config.relabel_to)
+        data = relabelled_training_set(splits, {forget_class: config.relabel_to})
 
         def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             # L = alpha * CE(s, y) + (1 - alpha) * T^2 * KL(targets || softmax(s / T))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Splits, TensorData, make_loader, relabel
+from ..data import Splits, make_loader, relabelled_training_set
 from ..training import fit, pick_device
 from .base import Cost, UnlearningResult, clone, timed
 from .saliency import apply_gradient_masks, gradient_saliency, layer_masks, mask_fraction, top_fraction_mask
@@ -75,12 +75,6 @@ CONFIGS: dict[str, PenaltyConfig] = {
 }
 
 
-def relabelled_training_set(splits: Splits, forget_class: int, relabel_to: int) -> TensorData:
-    """Retain and forget training images together, the forget class relabelled (e.g. 6 -> 3)."""
-    both = TensorData(torch.cat([splits.retain.X, splits.forget.X]), torch.cat([splits.retain.y, splits.forget.y]))
-    return relabel(both, {forget_class: relabel_to})
-
-
 def choose_masks(model: nn.Module, splits: Splits, config: PenaltyConfig, device: torch.device) -> dict:
     """The trainable entries: saliency-chosen top fraction, or a whole named layer."""
     if config.trainable == "saliency":
@@ -111,7 +105,7 @@ def penalty_unlearn(
         student = clone(model).to(device)
         masks = dict(masks) if masks is not None else choose_masks(student, splits, config, device)
         handles = apply_gradient_masks(student, masks)
-        data = relabelled_training_set(splits, forget_class, config.relabel_to)
+        data = relabelled_training_set(splits, {forget_class: config.relabel_to})
         penalty = PENALTIES[config.penalty]
 
         def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..data import Splits, concat, make_loader, relabel
+from ..data import Splits, make_loader, relabelled_training_set
 from ..training import fit
 from .base import Cost, UnlearningResult, clone, timed
 
@@ -67,7 +67,7 @@ def relabel_and_finetune(
     with timed(cost):
         unlearned = clone(model)
         freeze_all_but(unlearned, config.trainable)
-        train = concat(splits.retain, relabel(splits.forget, config.mapping))
+        train = relabelled_training_set(splits, config.mapping)
         loader = make_loader(train, config.batch_size, shuffle=True, seed=seed)
         history = fit(unlearned, loader, num_epochs=config.num_epochs, lr=config.lr, device=device, desc="relabel")
     return UnlearningResult(unlearned, cost, history)
