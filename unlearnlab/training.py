@@ -59,7 +59,7 @@ class History:
     seconds: float = 0.0
 
 
-def _set_train_mode(model: nn.Module) -> None:
+def set_train_mode(model: nn.Module) -> None:
     """Train mode, except BatchNorm layers whose parameters are all frozen: they keep their statistics."""
     model.train()
     for module in model.modules():
@@ -106,7 +106,7 @@ def fit(
     start = time.perf_counter()
     with tqdm(total=steps, desc=desc, unit="step", leave=False) as bar:
         for _ in range(num_epochs):
-            _set_train_mode(model)
+            set_train_mode(model)
             losses = []
             for X, y in loader:
                 X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import TensorData, make_loader
-from ..training import _set_train_mode, pick_device, seed_everything
+from ..training import pick_device, seed_everything, set_train_mode
 from .base import clone
 
 
@@ -95,7 +95,7 @@ def relearn(
     steps = 0
     while curve[-1] < target and steps < config.max_steps:
         for X, y in loader:
-            _set_train_mode(model)
+            set_train_mode(model)
             loss = F.cross_entropy(model(X.to(device)), y.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
