@@ -22,12 +22,15 @@ from unlearnlab.zoo import TrainSpec, train_from_scratch
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def loader_seconds(loader) -> float:
-    """Seconds to iterate once over every batch."""
-    start = time.perf_counter()
-    for _ in loader:
-        pass
-    return time.perf_counter() - start
+def loader_seconds(loader, repeats: int = 3) -> float:
+    """Best time over ``repeats`` passes through every batch, after one warm-up pass."""
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        for _ in loader:
+            pass
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
 
 
 def main() -> None:

@@ -1,0 +1,226 @@
+"""DeepInversion: class-conditional images synthesised from a BatchNorm teacher (notebook 05).
+
+Yin et al., "Dreaming to Distill: Data-free Knowledge Transfer via DeepInversion" (CVPR 2020). Starting
+from noise, a batch of images is optimised with Adam so that the frozen teacher (i) classifies each image as
+its target class and (ii) sees, at every BatchNorm layer, feature statistics close to the running statistics
+it stored while training on the real data. Image priors (total variation, l2) and random jitter keep the
+images smooth and natural. All classes are synthesised in one batch, so one Adam step serves all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data import MEAN, NUM_CLASSES, STD, TensorData, check_classes
+from ..models import has_batchnorm
+from ..training import pick_device, seed_everything
+
+# the valid range of a normalised MNIST pixel: [0, 1] after (x - MEAN) / STD
+PIXEL_MIN, PIXEL_MAX = (0.0 - MEAN) / STD, (1.0 - MEAN) / STD
+
+
+@dataclass(frozen=True)
+class InversionConfig:
+    """DeepInversion settings; the loss is CE + bn_weight * R_bn + tv_weight * R_tv + l2_weight * R_l2."""
+
+    images_per_class: int = 100  # synthetic images wanted per class
+    batch_per_class: int = 100  # images per class in one optimised batch (batch = classes x this)
+    steps: int = 200  # Adam steps per batch
+    lr: float = 0.1  # Adam learning rate on the pixels (cosine-annealed to 0)
+    bn_weight: float = 1.0  # weight of the BatchNorm-statistics loss, summed over every BN layer
+    first_bn_multiplier: float = 5.0  # extra weight of the first BN layer (closest to the pixels)
+    tv_weight: float = 1.0  # total-variation prior (smooth strokes)
+    l2_weight: float = 1e-3  # l2 prior on the normalised pixels (no blown-up values)
+    jitter: int = 2  # random shift in pixels, in each direction, at every step
+    flip: bool = False  # random horizontal flips (the paper, on ImageNet); digits are not mirror-symmetric
+
+
+CONFIGS = {
+    # quick: 2-core CPU, a stated lower bar (see notebook 05)
+    "quick": InversionConfig(images_per_class=100, batch_per_class=100, steps=150),
+    # full: one GPU, 6000 images per class in a few large batches
+    "full": InversionConfig(images_per_class=6000, batch_per_class=1000, steps=400),
+}
+
+
+def total_variation(X: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of vertical plus horizontal neighbours, averaged over images.
+
+    R_tv(X) = mean_{n,c,i,j} (x[i+1, j] - x[i, j])^2 + mean_{n,c,i,j} (x[i, j+1] - x[i, j])^2
+    """
+    if X.dim() != 4:
+        raise ValueError(f"expected images (N, C, H, W), got shape {tuple(X.shape)}")
+    dy = X[:, :, 1:, :] - X[:, :, :-1, :]  # (N, C, H-1, W)
+    dx = X[:, :, :, 1:] - X[:, :, :, :-1]  # (N, C, H, W-1)
+    return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+def bn_statistics_loss(features: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor) -> torch.Tensor:
+    """How far a batch's per-channel statistics are from a BN layer's running ones.
+
+    R_bn = ||mu_batch - running_mean||_2 + ||var_batch - running_var||_2, with the biased batch variance and
+    statistics over every dimension but the channel one (dim 1): features (B, C) or (B, C, H, W).
+    """
+    if features.dim() not in (2, 4):
+        raise ValueError(f"expected BN inputs (B, C) or (B, C, H, W), got shape {tuple(features.shape)}")
+    if features.shape[1] != running_mean.numel():
+        raise ValueError(f"features have {features.shape[1]} channels, the statistics {running_mean.numel()}")
+    dims = [d for d in range(features.dim()) if d != 1]
+    mean = features.mean(dim=dims)  # (C,)
+    var = features.var(dim=dims, unbiased=False)  # (C,)
+    return torch.linalg.vector_norm(mean - running_mean) + torch.linalg.vector_norm(var - running_var)
+
+
+def bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer of ``model`` with running statistics; a clear error when there is none."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    layers = [m for m in layers if m.running_mean is not None]
+    if not has_batchnorm(model) or not layers:
+        raise ValueError(
+            f"DeepInversion needs a teacher with BatchNorm layers (their running statistics are its only "
+            f"knowledge of the data), and {type(model).__name__} has none: use e.g. build_model('cnn_bn') "
+            "or pretrained('cnn_bn')"
+        )
+    return layers
+
+
+@contextmanager
+def bn_statistics_hooks(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Within the block, each forward pass appends R_bn of every BN layer (in order) to the yielded list."""
+    losses: list[torch.Tensor] = []
+
+    def hook(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[torch.Tensor, ...], _: torch.Tensor) -> None:
+        losses.append(bn_statistics_loss(inputs[0], module.running_mean, module.running_var))
+
+    handles = [layer.register_forward_hook(hook) for layer in bn_layers(model)]
+    try:
+        yield losses
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def jitter_and_flip(X: torch.Tensor, jitter: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Shift the whole batch by a random (dy, dx) in [-jitter, jitter] (wrapping round) and maybe flip it."""
+    if jitter > 0:
+        dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()
+        X = torch.roll(X, shifts=(dy, dx), dims=(2, 3))
+    if flip and torch.rand((), generator=generator) < 0.5:
+        X = torch.flip(X, dims=(3,))
+    return X
+
+
+@dataclass
+class SynthesisResult:
+    """Synthetic images with their target classes, what they cost and how the loss went."""
+
+    data: TensorData  # X (N, 1, 28, 28) normalised like MNIST, y (N,) target classes
+    seconds: float
+    teacher_acc: float  # fraction of images the teacher classifies as their target class
+    step_loss: list[float] = field(default_factory=list)  # total loss of every step, batch after batch
+
+    @property
+    def images_per_second(self) -> float:
+        """Synthesis throughput."""
+        return len(self.data) / self.seconds if self.seconds > 0 else float("inf")
+
+
+def inversion_loss(
+    teacher: nn.Module, X: torch.Tensor, y: torch.Tensor, bn_losses: list[torch.Tensor], config: InversionConfig
+) -> torch.Tensor:
+    """One DeepInversion objective on the (already jittered) batch ``X`` (B, 1, 28, 28) with targets ``y``."""
+    bn_losses.clear()
+    logits = teacher(X)  # (B, num_classes); the hooks fill bn_losses
+    ce = F.cross_entropy(logits, y)
+    bn = config.first_bn_multiplier * bn_losses[0] + sum(bn_losses[1:], torch.zeros((), device=X.device))
+    return ce + config.bn_weight * bn + config.tv_weight * total_variation(X) + config.l2_weight * X.pow(2).mean()
+
+
+def _optimise_batch(
+    teacher: nn.Module, y: torch.Tensor, config: InversionConfig, generator: torch.Generator, bar: tqdm
+) -> tuple[torch.Tensor, list[float]]:
+    """Optimise one batch of images from noise for ``y`` (B,); returns the images (B, 1, 28, 28) and losses."""
+    device = y.device
+    X = torch.randn((len(y), 1, 28, 28), generator=generator).to(device).requires_grad_(True)
+    optimizer = torch.optim.Adam([X], lr=config.lr, betas=(0.5, 0.9))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
+    losses = []
+    with bn_statistics_hooks(teacher) as bn_losses:
+        for _ in range(config.steps):
+            shifted = jitter_and_flip(X, config.jitter, config.flip, generator)  # (B, 1, 28, 28)
+            loss = inversion_loss(teacher, shifted, y, bn_losses, config)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            with torch.no_grad():
+                X.clamp_(PIXEL_MIN, PIXEL_MAX)  # stay a valid image
+            losses.append(loss.item())
+            bar.update(1)
+    return X.detach(), losses
+
+
+def synthesize(
+    teacher: nn.Module,
+    classes: Sequence[int] | None = None,
+    config: InversionConfig | str = "quick",
+    *,
+    images_per_class: int | None = None,
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+) -> SynthesisResult:
+    """DeepInversion images of ``classes`` (default: all) from the BatchNorm ``teacher``, left unchanged.
+
+    ``config`` is an :class:`InversionConfig` or a profile name (``"quick"``, ``"full"``);
+    ``images_per_class`` overrides the config's count. Every batch holds all classes at once.
+    """
+    config = CONFIGS[config] if isinstance(config, str) else config
+    if images_per_class is not None:
+        config = replace(config, images_per_class=images_per_class)
+    if config.images_per_class < 1 or config.batch_per_class < 1 or config.steps < 1:
+        raise ValueError("images_per_class, batch_per_class and steps must be positive")
+    bn_layers(teacher)  # fail early, with a clear message, on a model without BatchNorm
+    classes = check_classes(range(NUM_CLASSES) if classes is None else classes)
+    if not classes:
+        raise ValueError("classes is empty: name at least one class to synthesise")
+    seed_everything(seed)
+    device = pick_device(device)
+    generator = torch.Generator().manual_seed(0 if seed is None else seed)
+    was_training = teacher.training
+    teacher.to(device).eval()  # BN uses its running statistics; its weights are frozen below
+    requires_grad = [p.requires_grad for p in teacher.parameters()]
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+
+    rounds = math.ceil(config.images_per_class / config.batch_per_class)
+    images, labels, step_loss = [], [], []
+    start = time.perf_counter()
+    try:
+        with tqdm(total=rounds * config.steps, desc="DeepInversion", unit="step", leave=False) as bar:
+            for r in range(rounds):
+                per_class = min(config.batch_per_class, config.images_per_class - r * config.batch_per_class)
+                y = torch.tensor(classes, device=device).repeat_interleave(per_class)  # (len(classes) * per_class,)
+                X, losses = _optimise_batch(teacher, y, config, generator, bar)
+                images.append(X)
+                labels.append(y)
+                step_loss += losses
+        X, y = torch.cat(images), torch.cat(labels)
+        with torch.no_grad():
+            teacher_acc = float((teacher(X).argmax(1) == y).float().mean())
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    finally:
+        for p, flag in zip(teacher.parameters(), requires_grad):
+            p.requires_grad_(flag)
+        teacher.train(was_training)
+    seconds = time.perf_counter() - start
+    return SynthesisResult(TensorData(X.cpu(), y.cpu()), seconds, teacher_acc, step_loss)

@@ -1,0 +1,128 @@
+"""Zero-shot class unlearning with DeepInversion: a fresh student distilled on synthetic retain images.
+
+No real training image is touched. The teacher (the original model) dreams images of the retained classes
+(:mod:`unlearnlab.methods.deepinversion`); a fresh student learns the teacher's temperature-softened outputs
+on them, with the forget classes' probability set to zero and the rest renormalised. The student never sees
+the forget classes, so, like the model retrained from scratch, it cannot recognise them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..data import Splits, TensorData, check_classes, make_loader
+from ..models import build_model
+from ..training import fit, pick_device, seed_everything
+from .base import Cost, UnlearningResult, timed
+from .deepinversion import CONFIGS as INVERSION_CONFIGS
+from .deepinversion import InversionConfig, jitter_and_flip, synthesize
+from .distill import kd_loss
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """How the fresh student learns from the synthetic images."""
+
+    model: str = "cnn_bn"  # architecture of the fresh student
+    num_epochs: int = 30  # passes over the (small) synthetic set, each with new jitter
+    batch_size: int = 128
+    lr: float = 3e-3  # peak Adam learning rate (one-cycle schedule)
+    temperature: float = 4.0  # softens the teacher's outputs: dark knowledge about similar digits
+    jitter: int = 2  # random shift in pixels applied to every batch (re-use without copying)
+
+
+@dataclass(frozen=True)
+class ZeroShotConfig:
+    """DeepInversion synthesis followed by student distillation."""
+
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+
+
+CONFIGS = {
+    "quick": ZeroShotConfig(INVERSION_CONFIGS["quick"], StudentConfig(num_epochs=30)),
+    "full": ZeroShotConfig(INVERSION_CONFIGS["full"], StudentConfig(num_epochs=20, batch_size=256)),
+}
+
+
+def soft_targets_without(logits: torch.Tensor, forget_classes: Iterable[int], temperature: float = 1.0) -> torch.Tensor:
+    """The teacher's softened probabilities with the forget classes removed and the rest renormalised.
+
+    p_c = exp(z_c / T) / sum_{k not forgotten} exp(z_k / T) for a retained class c, and p_c = 0 for a forgotten
+    one; ``logits`` (N, C) -> probabilities (N, C), each row summing to 1.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    forget_classes = check_classes(forget_classes, num_classes=logits.shape[1])
+    if len(forget_classes) >= logits.shape[1]:
+        raise ValueError("every class is forgotten: keep at least one")
+    masked = logits / temperature
+    masked[:, list(forget_classes)] = float("-inf")  # exp(-inf) = 0: no mass on a forgotten class
+    return masked.softmax(dim=1)
+
+
+def train_student(
+    teacher: nn.Module,
+    synthetic: TensorData,
+    forget_classes: Iterable[int],
+    config: StudentConfig = StudentConfig(),
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+) -> tuple[nn.Module, object]:
+    """A fresh ``config.model`` distilled from ``teacher`` on jittered ``synthetic`` images: (student, history)."""
+    forget_classes = check_classes(forget_classes)
+    if torch.isin(synthetic.y, torch.tensor(forget_classes)).any():
+        raise ValueError(f"the synthetic set holds images of the forget classes {forget_classes}: drop them first")
+    seed_everything(seed)
+    device = pick_device(device)
+    teacher = teacher.to(device).eval()
+    student = build_model(config.model)
+    generator = torch.Generator().manual_seed(0 if seed is None else seed)
+
+    def step_loss(model: nn.Module, X: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
+        X = jitter_and_flip(X, config.jitter, False, generator)  # (B, 1, 28, 28), a new shift every step
+        with torch.no_grad():
+            targets = soft_targets_without(teacher(X), forget_classes, config.temperature)  # (B, C)
+        return kd_loss(model(X), targets, config.temperature)
+
+    loader = make_loader(synthetic, config.batch_size, shuffle=True, seed=seed)
+    history = fit(
+        student,
+        loader,
+        num_epochs=config.num_epochs,
+        lr=config.lr,
+        loss_fn=step_loss,
+        device=device,
+        lr_schedule="onecycle",
+        desc="student",
+    )
+    return student, history
+
+
+def deepinversion_unlearn(
+    model: nn.Module,
+    splits: Splits,
+    config: ZeroShotConfig | str = "quick",
+    device: str | torch.device = "auto",
+    seed: int = 0,
+) -> UnlearningResult:
+    """Zero-shot unlearning of ``splits.forget_classes``: only the model and the class ids are used, no data."""
+    config = CONFIGS[config] if isinstance(config, str) else config
+    retain_classes = [c for c in range(model_num_classes(model)) if c not in splits.forget_classes]
+    cost = Cost()
+    with timed(cost):
+        synthesis = synthesize(model, retain_classes, config.inversion, device=device, seed=seed)
+        student, history = train_student(model, synthesis.data, splits.forget_classes, config.student, device, seed)
+    return UnlearningResult(student, cost, history, extras={"synthesis": synthesis})
+
+
+def model_num_classes(model: nn.Module) -> int:
+    """Number of outputs of ``model``'s last linear layer."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no linear output layer")
+    return linears[-1].out_features
