@@ -18,16 +18,29 @@ from unlearnlab.course.run import run_all
 def _answer(q, source):
     cell = new_code_cell(source)
     cell.id = f"{q}-answer"
-    cell.metadata["nbgrader"] = {"grade": False, "grade_id": f"{q}_answer", "locked": False, "schema_version": 3,
-                                 "solution": True, "task": False}
+    cell.metadata["nbgrader"] = {
+        "grade": False,
+        "grade_id": f"{q}_answer",
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
     return cell
 
 
 def _check(q, points, source, output=None):
     cell = new_code_cell(source)
     cell.id = f"{q}-check"
-    cell.metadata["nbgrader"] = {"grade": True, "grade_id": q, "locked": True, "points": points,
-                                 "schema_version": 3, "solution": False, "task": False}
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": q,
+        "locked": True,
+        "points": points,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
     cell.metadata["tags"] = [nbs.CHECK_TAG]
     if output is not None:
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]
@@ -46,13 +59,23 @@ def tiny_solution(stored=True):
     rec = new_code_cell("record(answer=double(21))")
     rec.id = "record"
     cells = [
-        intro, params, setup,
+        intro,
+        params,
+        setup,
         _answer("q1", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"),
-        _check("q1", 2, 'check("Q1 double", 2, ("double(3) is 6", double(3) == 6))',
-               "Q1 double: PASS (2/2 points)\n" if stored else None),
+        _check(
+            "q1",
+            2,
+            'check("Q1 double", 2, ("double(3) is 6", double(3) == 6))',
+            "Q1 double: PASS (2/2 points)\n" if stored else None,
+        ),
         _answer("q2", "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION"),
-        _check("q2", 3, 'check("Q2 answer", 3, ("answer is 42", answer == 42))',
-               "Q2 answer: PASS (3/3 points)\n" if stored else None),
+        _check(
+            "q2",
+            3,
+            'check("Q2 answer", 3, ("answer is 42", answer == 42))',
+            "Q2 answer: PASS (3/3 points)\n" if stored else None,
+        ),
         rec,
     ]
     nb = new_notebook(cells=cells)
@@ -207,15 +230,28 @@ def test_cli_run_exits_non_zero_on_failure(course, tmp_path):
     bad_nb = tiny_solution()
     bad_nb.cells[2].source += "\nraise RuntimeError('broken')"
     nbs.write(bad_nb, course / "solutions" / "98_broken.ipynb")
-    proc = subprocess.run([sys.executable, "-m", "unlearnlab.cli", "run", "--profile", "quick", "--out",
-                           str(tmp_path / "out"), str(course / "solutions" / "98_broken.ipynb")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "unlearnlab.cli",
+            "run",
+            "--profile",
+            "quick",
+            "--out",
+            str(tmp_path / "out"),
+            str(course / "solutions" / "98_broken.ipynb"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "98_broken" in proc.stderr
 
 
 def test_build_can_limit_itself_to_named_notebooks(course):
     nbs.write(tiny_solution(stored=False), course / "solutions" / "98_unrun.ipynb")
     assert B.build(course / "solutions", course / "exercises", only=["99_tiny.ipynb"]) == [
-        course / "exercises" / "99_tiny.ipynb"]
+        course / "exercises" / "99_tiny.ipynb"
+    ]
     with pytest.raises(B.BuildError, match="no such solution"):
         B.build(course / "solutions", course / "exercises", only=["97_missing.ipynb"])

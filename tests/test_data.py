@@ -138,3 +138,13 @@ def test_corrupt_files_are_reported(tmp_path, monkeypatch):
     (raw / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(D.MNISTNotFoundError, match="not a valid gzip"):
         D.extracted_raw_dir(tmp_path)
+
+
+def test_per_class_subset_is_balanced_and_nested(small_train):
+    subset = D.per_class_subset(small_train, 3)
+    assert subset.class_counts() == [3] * 10
+    ids = D.TensorData(torch.arange(len(small_train)).float().view(-1, 1, 1, 1), small_train.y)  # X = item index
+    three, five = D.per_class_subset(ids, 3), D.per_class_subset(ids, 5)
+    assert set(three.X.flatten().tolist()) < set(five.X.flatten().tolist())  # same seed: a growing subset
+    with pytest.raises(ValueError, match="positive"):
+        D.per_class_subset(small_train, 0)

@@ -1,9 +1,16 @@
+"""DeepInversion (priors, BN statistics, synthesis) and the zero-shot student built on it (notebook 05)."""
+
+from __future__ import annotations
+
 import pytest
 import torch
 
-from unlearnlab.data import class_splits
+from unlearnlab.data import TensorData, class_splits
+from unlearnlab.methods.base import pick_config
 from unlearnlab.methods.deepinversion import (
+    CONFIGS,
     InversionConfig,
+    bn_statistics,
     bn_statistics_loss,
     synthesize,
     total_variation,
@@ -12,7 +19,8 @@ from unlearnlab.methods.zero_shot_student import (
     StudentConfig,
     ZeroShotConfig,
     deepinversion_unlearn,
-    soft_targets_without,
+    learning_curve,
+    train_student,
 )
 from unlearnlab.models import build_model
 
@@ -25,17 +33,50 @@ def test_total_variation_matches_a_closed_form():
     assert float(total_variation(torch.ones(2, 1, 5, 5))) == 0.0
 
 
-def test_bn_statistics_loss_is_zero_at_the_running_statistics_and_grows_away_from_them():
+def test_raw_bn_statistics_loss_is_the_papers_norms():
     features = torch.randn(64, 3, 5, 5)
     mean, var = features.mean(dim=(0, 2, 3)), features.var(dim=(0, 2, 3), unbiased=False)
-    assert float(bn_statistics_loss(features, mean, var)) == pytest.approx(0.0, abs=1e-5)
-    shifted = bn_statistics_loss(features + 1.0, mean, var)
+    assert float(bn_statistics_loss(features, mean, var, standardise=False)) == pytest.approx(0.0, abs=1e-5)
+    shifted = bn_statistics_loss(features + 1.0, mean, var, standardise=False)
     assert float(shifted) == pytest.approx(3**0.5, rel=1e-4)  # ||(1, 1, 1)||_2, variance unchanged
+
+
+def test_standardised_bn_statistics_loss_matches_a_closed_form_on_2d_and_4d_features():
+    g = torch.Generator().manual_seed(1)
+    for shape, dims in (((32, 6), (0,)), ((8, 4, 3, 3), (0, 2, 3))):
+        features = 5 * torch.randn(shape, generator=g) + 2
+        running_mean, running_var = torch.randn(shape[1], generator=g), torch.rand(shape[1], generator=g) + 0.5
+        mean, var = features.mean(dim=dims), features.var(dim=dims, unbiased=False)  # biased variance
+        s2 = running_var + 1e-5
+        expected = ((mean - running_mean) ** 2 / s2).sum().sqrt() + ((var / s2 - 1) ** 2).sum().sqrt()
+        assert float(bn_statistics_loss(features, running_mean, running_var)) == pytest.approx(float(expected), 1e-5)
+
+
+def test_standardised_bn_statistics_loss_ignores_each_channels_scale():
+    features = torch.randn(50, 4)
+    running_mean, running_var = torch.zeros(4), torch.ones(4)
+    scale = torch.tensor([1.0, 10.0, 100.0, 1000.0])  # a layer whose channels live on very different scales
+    base = bn_statistics_loss(features, running_mean, running_var, eps=0.0)
+    scaled = bn_statistics_loss(features * scale, running_mean * scale, running_var * scale**2, eps=0.0)
+    assert float(scaled) == pytest.approx(float(base), rel=1e-4)
+    raw = bn_statistics_loss(features * scale, running_mean * scale, running_var * scale**2, standardise=False)
+    assert float(raw) > 100 * float(base)  # the raw form is dominated by the largest channel
+
+
+def test_bn_statistics_reports_each_layer_and_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    model = build_model("cnn_bn").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    values = bn_statistics(model, torch.randn(16, 1, 28, 28))
+    assert len(values) == 3 and all(v > 0 for v in values)
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_a_model_without_batchnorm_gets_a_clear_error():
     with pytest.raises(ValueError, match="needs a teacher with BatchNorm"):
         synthesize(build_model("cnn"), config=TINY, device="cpu")
+    with pytest.raises(ValueError, match="needs a teacher with BatchNorm"):
+        bn_statistics(build_model("mlp"), torch.randn(2, 1, 28, 28))
 
 
 def test_synthesis_smoke_leaves_the_teacher_unchanged():
@@ -44,19 +85,34 @@ def test_synthesis_smoke_leaves_the_teacher_unchanged():
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
     result = synthesize(teacher, [1, 2], TINY, device="cpu")
     assert result.data.X.shape == (6, 1, 28, 28) and result.data.y.tolist() == [1, 1, 1, 2, 2, 2]
-    assert len(result.step_loss) == 4 and result.images_per_second > 0
+    assert len(result.step_loss) == 4 and all(isinstance(v, float) for v in result.step_loss)
+    assert result.images_per_second > 0
     assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
     assert all(p.requires_grad for p in teacher.parameters())
 
 
-def test_soft_targets_without_the_forget_classes():
-    logits = torch.tensor([[2.0, 1.0, 0.5, -1.0]])
-    probs = soft_targets_without(logits, [1], temperature=2.0)
-    kept = torch.tensor([2.0, 0.5, -1.0]) / 2.0
-    expected = kept.softmax(0)
-    assert probs[0, 1] == 0 and torch.allclose(probs[0, [0, 2, 3]], expected)
-    with pytest.raises(ValueError, match="temperature"):
-        soft_targets_without(logits, [1], temperature=0)
+def test_synthesis_rejects_bad_settings():
+    teacher = build_model("cnn_bn").eval()
+    with pytest.raises(ValueError, match="positive"):
+        synthesize(teacher, [1], TINY, images_per_class=0, device="cpu")
+    with pytest.raises(ValueError, match="outside"):
+        synthesize(teacher, [10], TINY, device="cpu")
+    with pytest.raises(ValueError, match="no config named 'fast'"):
+        synthesize(teacher, [1], "fast", device="cpu")
+
+
+def test_pick_config_takes_a_name_or_an_object():
+    assert pick_config(CONFIGS, "quick") is CONFIGS["quick"]
+    assert pick_config(CONFIGS, TINY) is TINY
+    with pytest.raises(ValueError, match="'quick', 'full'"):
+        pick_config(CONFIGS, "slow")
+
+
+def test_student_refuses_synthetic_images_of_the_forget_class():
+    teacher = build_model("cnn_bn").eval()
+    data = TensorData(torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="drop them first"):
+        train_student(teacher, data, [0], StudentConfig(num_epochs=1), device="cpu")
 
 
 def test_deepinversion_unlearn_smoke(mnist_train, mnist_test):
@@ -67,3 +123,16 @@ def test_deepinversion_unlearn_smoke(mnist_train, mnist_test):
     result = deepinversion_unlearn(teacher, splits, config, device="cpu")
     synthetic = result.extras["synthesis"].data
     assert 0 not in synthetic.y.tolist() and len(synthetic) == 27 and result.cost.seconds > 0
+
+
+def test_learning_curve_trains_one_student_per_count_with_the_same_step_budget(mnist_test):
+    torch.manual_seed(0)
+    teacher = build_model("cnn_bn").eval()
+    synthetic = TensorData(torch.randn(8, 1, 28, 28), torch.tensor([1, 2] * 4))  # 4 images of classes 1 and 2
+    config = StudentConfig(num_epochs=1, batch_size=2)  # the whole set: 4 steps
+    points = learning_curve(teacher, synthetic, [0], [4, 1], mnist_test.subset(slice(0, 100)), config, "cpu")
+    assert [p.images_per_class for p in points] == [1, 4]
+    assert [p.steps for p in points] == [4, 4]  # 1 batch x 4 epochs, and 4 batches x 1 epoch
+    assert all(0 <= p.retain_acc <= 1 and 0 <= p.forget_acc <= 1 and p.seconds > 0 for p in points)
+    with pytest.raises(ValueError, match="only 4 images"):
+        learning_curve(teacher, synthetic, [0], [5], mnist_test, config, "cpu")

@@ -14,11 +14,11 @@ from unlearnlab.methods.distill import (
     distill_unlearn,
     distillation_loss,
     double_softmax_kd_loss,
-    drop_class,
     fresh_copy,
     kd_loss,
     move_class_mass,
     soft_targets,
+    soft_targets_without,
 )
 from unlearnlab.models import build_model
 
@@ -60,9 +60,15 @@ def test_forget_class_targets() -> None:
     moved = move_class_mass(probs, 6, 3)
     assert torch.allclose(moved.sum(1), torch.ones(5)) and (moved[:, 6] == 0).all()
     assert torch.allclose(moved[:, 3], probs[:, 3] + probs[:, 6]) and torch.equal(probs, soft_targets(z, 2.0))
-    dropped = drop_class(z, 6, 2.0)
+    dropped = soft_targets_without(z, [6], 2.0)
     keep = [c for c in range(10) if c != 6]
     assert torch.allclose(dropped[:, keep], F.softmax(z[:, keep] / 2.0, dim=1)) and (dropped[:, 6] == 0).all()
+    several = soft_targets_without(z, [0, 6], 2.0)
+    assert torch.allclose(several.sum(1), torch.ones(5)) and (several[:, [0, 6]] == 0).all()
+    with pytest.raises(ValueError, match="every class is forgotten"):
+        soft_targets_without(z, range(10), 2.0)
+    with pytest.raises(ValueError, match="temperature"):
+        soft_targets_without(z, [6], 0.0)
     with pytest.raises(ValueError, match="onto itself"):
         move_class_mass(probs, 6, 6)
     with pytest.raises(ValueError, match="outside"):

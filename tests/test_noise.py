@@ -16,7 +16,6 @@ from unlearnlab.methods.noise import (
     error_min_objective,
     learn_noise,
     noise_penalty,
-    per_class_subset,
 )
 from unlearnlab.models import build_model
 
@@ -57,13 +56,6 @@ def test_learn_noise_rejects_bad_input():
         learn_noise(model, (), True, TINY)
     with pytest.raises(ValueError, match="outside"):
         learn_noise(model, (10,), True, TINY)
-
-
-def test_per_class_subset(small_train: TensorData):
-    subset = per_class_subset(small_train, 3)
-    assert subset.class_counts() == [3] * 10
-    with pytest.raises(ValueError, match="positive"):
-        per_class_subset(small_train, 0)
 
 
 def test_emmn_contract(small_train: TensorData, mnist_test: TensorData):

@@ -52,9 +52,11 @@ def test_exercises_are_built_from_the_current_solutions(tmp_path):
     B.build(tmp_path / "solutions", tmp_path / "exercises")
     for solution in SOLUTIONS:
         assert (tmp_path / "solutions" / solution.name).read_bytes() == solution.read_bytes(), (
-            f"{solution.name} is not normalised: run `unlearnlab build`")
+            f"{solution.name} is not normalised: run `unlearnlab build`"
+        )
         assert (tmp_path / "exercises" / solution.name).read_bytes() == (EXERCISES / solution.name).read_bytes(), (
-            f"exercises/{solution.name} is out of date: run `unlearnlab build`")
+            f"exercises/{solution.name} is out of date: run `unlearnlab build`"
+        )
 
 
 def _submission(folder: Path, name: str, edit) -> Path:
@@ -67,8 +69,9 @@ def _submission(folder: Path, name: str, edit) -> Path:
 
 def test_grader_is_fair_on_notebook_01(tmp_path):
     def wrong_q1(cells, nb):  # changes the labels in place: the check on the input catches it
-        cells["q1-answer"].source = "def relabel_targets(y, mapping):\n    for a, b in mapping.items():\n" \
-                                    "        y[y == a] = b\n    return y"
+        cells["q1-answer"].source = (
+            "def relabel_targets(y, mapping):\n    for a, b in mapping.items():\n        y[y == a] = b\n    return y"
+        )
 
     def tampered(cells, nb):  # unanswered q2 with a forged check, q1's check deleted, q3's check moved
         cells["q2-answer"].source = "def freeze_all_but_output(model):\n    raise NotImplementedError()"

@@ -263,6 +263,18 @@ def stratified_subset(data: TensorData, size: int, seed: int = 0) -> TensorData:
     return data.subset(torch.sort(torch.cat(picks)).values)
 
 
+def per_class_subset(data: TensorData, per_class: int, seed: int = 0) -> TensorData:
+    """``per_class`` random items of each class present in ``data`` (fewer where a class has fewer)."""
+    if per_class < 1:
+        raise ValueError(f"per_class must be positive, got {per_class}")
+    gen = torch.Generator().manual_seed(seed)
+    picks = []
+    for c in torch.unique(data.y):
+        idx = torch.nonzero(data.y == c).squeeze(1)
+        picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]])
+    return data.subset(torch.sort(torch.cat(picks)).values)
+
+
 @dataclass
 class Splits:
     """The named bundle every method receives: forget and retain training data, and test data."""

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..data import TensorData, make_loader
 from ..training import pick_device, seed_everything, set_train_mode
-from .base import clone
+from .base import clone, pick_config
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def relearn(
     seed: int | None = 0,
 ) -> RelearnResult:
     """Fine-tune a copy of ``model`` on ``relearn_data`` until its accuracy on ``forget_eval`` reaches ``target``."""
-    config = CONFIGS[config] if isinstance(config, str) else config
+    config = pick_config(CONFIGS, config)
     if len(relearn_data) == 0 or len(forget_eval) == 0:
         raise ValueError("relearn_data and forget_eval must hold at least one image each")
     seed_everything(seed)
@@ -120,7 +120,7 @@ def anamnesis(
     seed: int | None = 0,
 ) -> tuple[float, RelearnResult, RelearnResult]:
     """AIN of ``unlearned`` against ``retrained``, with both relearning runs (same data, same seed)."""
-    config = CONFIGS[config] if isinstance(config, str) else config
+    config = pick_config(CONFIGS, config)
     target = config.alpha * original_forget_acc
     ours = relearn(unlearned, relearn_data, forget_eval, target, config, device=device, seed=seed)
     gold = relearn(retrained, relearn_data, forget_eval, target, config, device=device, seed=seed)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from torch import nn
 
 from ..training import History
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -49,3 +52,12 @@ def timed(cost: Cost) -> Iterator[Cost]:
 def clone(model: nn.Module) -> nn.Module:
     """A deep copy, so a method never changes the model it was given."""
     return copy.deepcopy(model)
+
+
+def pick_config(configs: Mapping[str, C], config: C | str) -> C:
+    """``config`` itself, or the method's config for that profile name (``"quick"``, ``"full"``)."""
+    if not isinstance(config, str):
+        return config
+    if config not in configs:
+        raise ValueError(f"no config named {config!r}: give a config object or one of {', '.join(map(repr, configs))}")
+    return configs[config]

@@ -5,6 +5,10 @@ from noise, a batch of images is optimised with Adam so that the frozen teacher 
 its target class and (ii) sees, at every BatchNorm layer, feature statistics close to the running statistics
 it stored while training on the real data. Image priors (total variation, l2) and random jitter keep the
 images smooth and natural. All classes are synthesised in one batch, so one Adam step serves all of them.
+
+The course's change to the paper (notebook 05): each BatchNorm channel's statistics are compared in units of its
+own running standard deviation. In raw units, the fully connected BN layer of the course CNN (running variances
+in the hundreds) outweighs the convolutional ones, and the images come out as textures instead of strokes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tqdm.auto import tqdm
 from ..data import MEAN, NUM_CLASSES, STD, TensorData, check_classes
 from ..models import has_batchnorm
 from ..training import pick_device, seed_everything
+from .base import pick_config
 
 # the valid range of a normalised MNIST pixel: [0, 1] after (x - MEAN) / STD
 PIXEL_MIN, PIXEL_MAX = (0.0 - MEAN) / STD, (1.0 - MEAN) / STD
@@ -42,6 +47,7 @@ class InversionConfig:
     l2_weight: float = 1e-3  # l2 prior on the normalised pixels (no blown-up values)
     jitter: int = 2  # random shift in pixels, in each direction, at every step
     flip: bool = False  # random horizontal flips (the paper, on ImageNet); digits are not mirror-symmetric
+    standardise_bn: bool = True  # BN statistics in units of the running std (False: the paper's raw units)
 
 
 CONFIGS = {
@@ -64,11 +70,20 @@ def total_variation(X: torch.Tensor) -> torch.Tensor:
     return dy.pow(2).mean() + dx.pow(2).mean()
 
 
-def bn_statistics_loss(features: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor) -> torch.Tensor:
+def bn_statistics_loss(
+    features: torch.Tensor,
+    running_mean: torch.Tensor,
+    running_var: torch.Tensor,
+    standardise: bool = True,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """How far a batch's per-channel statistics are from a BN layer's running ones.
 
-    R_bn = ||mu_batch - running_mean||_2 + ||var_batch - running_var||_2, with the biased batch variance and
-    statistics over every dimension but the channel one (dim 1): features (B, C) or (B, C, H, W).
+    Statistics are over every dimension but the channel one (dim 1), with the biased batch variance; features
+    are (B, C) or (B, C, H, W). The paper's raw form (``standardise=False``):
+        R_bn = ||mu - running_mean||_2 + ||var - running_var||_2
+    Standardised (the course's default), each channel in units of its running std s = sqrt(running_var + eps):
+        R_bn = ||(mu - running_mean) / s||_2 + ||var / s^2 - 1||_2
     """
     if features.dim() not in (2, 4):
         raise ValueError(f"expected BN inputs (B, C) or (B, C, H, W), got shape {tuple(features.shape)}")
@@ -77,7 +92,10 @@ def bn_statistics_loss(features: torch.Tensor, running_mean: torch.Tensor, runni
     dims = [d for d in range(features.dim()) if d != 1]
     mean = features.mean(dim=dims)  # (C,)
     var = features.var(dim=dims, unbiased=False)  # (C,)
-    return torch.linalg.vector_norm(mean - running_mean) + torch.linalg.vector_norm(var - running_var)
+    if not standardise:
+        return torch.linalg.vector_norm(mean - running_mean) + torch.linalg.vector_norm(var - running_var)
+    scale = running_var + eps  # (C,) the running variance, s^2
+    return torch.linalg.vector_norm((mean - running_mean) / scale.sqrt()) + torch.linalg.vector_norm(var / scale - 1)
 
 
 def bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -94,12 +112,12 @@ def bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 
 @contextmanager
-def bn_statistics_hooks(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+def bn_statistics_hooks(model: nn.Module, standardise: bool = True) -> Iterator[list[torch.Tensor]]:
     """Within the block, each forward pass appends R_bn of every BN layer (in order) to the yielded list."""
     losses: list[torch.Tensor] = []
 
     def hook(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[torch.Tensor, ...], _: torch.Tensor) -> None:
-        losses.append(bn_statistics_loss(inputs[0], module.running_mean, module.running_var))
+        losses.append(bn_statistics_loss(inputs[0], module.running_mean, module.running_var, standardise, module.eps))
 
     handles = [layer.register_forward_hook(hook) for layer in bn_layers(model)]
     try:
@@ -107,6 +125,19 @@ def bn_statistics_hooks(model: nn.Module) -> Iterator[list[torch.Tensor]]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+@torch.no_grad()
+def bn_statistics(model: nn.Module, X: torch.Tensor, standardise: bool = True) -> list[float]:
+    """R_bn of each BN layer of ``model`` (in eval mode, unchanged) on the batch ``X``: how data-like it looks."""
+    was_training = model.training
+    model.eval()
+    try:
+        with bn_statistics_hooks(model, standardise) as losses:
+            model(X.to(next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+    return [float(loss) for loss in losses]
 
 
 def jitter_and_flip(X: torch.Tensor, jitter: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
@@ -153,8 +184,8 @@ def _optimise_batch(
     X = torch.randn((len(y), 1, 28, 28), generator=generator).to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([X], lr=config.lr, betas=(0.5, 0.9))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
-    losses = []
-    with bn_statistics_hooks(teacher) as bn_losses:
+    losses = []  # detached tensors: reading each one with .item() would wait for the GPU at every step
+    with bn_statistics_hooks(teacher, config.standardise_bn) as bn_losses:
         for _ in range(config.steps):
             shifted = jitter_and_flip(X, config.jitter, config.flip, generator)  # (B, 1, 28, 28)
             loss = inversion_loss(teacher, shifted, y, bn_losses, config)
@@ -164,9 +195,9 @@ def _optimise_batch(
             scheduler.step()
             with torch.no_grad():
                 X.clamp_(PIXEL_MIN, PIXEL_MAX)  # stay a valid image
-            losses.append(loss.item())
+            losses.append(loss.detach())
             bar.update(1)
-    return X.detach(), losses
+    return X.detach(), torch.stack(losses).tolist()
 
 
 def synthesize(
@@ -183,7 +214,7 @@ def synthesize(
     ``config`` is an :class:`InversionConfig` or a profile name (``"quick"``, ``"full"``);
     ``images_per_class`` overrides the config's count. Every batch holds all classes at once.
     """
-    config = CONFIGS[config] if isinstance(config, str) else config
+    config = pick_config(CONFIGS, config)
     if images_per_class is not None:
         config = replace(config, images_per_class=images_per_class)
     if config.images_per_class < 1 or config.batch_per_class < 1 or config.steps < 1:

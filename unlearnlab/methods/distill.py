@@ -13,14 +13,22 @@ forget data.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Splits, TensorData, class_mask, make_loader, relabelled_training_set, stratified_subset
+from ..data import (
+    Splits,
+    TensorData,
+    check_classes,
+    class_mask,
+    make_loader,
+    relabelled_training_set,
+    stratified_subset,
+)
 from ..training import fit, pick_device
 from .base import Cost, UnlearningResult, clone, timed
 
@@ -46,10 +54,19 @@ def move_class_mass(probs: torch.Tensor, forget_class: int, to: int) -> torch.Te
     return out
 
 
-def drop_class(teacher_logits: torch.Tensor, forget_class: int, temperature: float) -> torch.Tensor:
-    """Softened teacher probabilities (B, C) with the forget class's logit removed and the rest renormalised."""
+def soft_targets_without(
+    teacher_logits: torch.Tensor, forget_classes: Iterable[int], temperature: float = 1.0
+) -> torch.Tensor:
+    """The teacher's softened probabilities with the forget classes removed and the rest renormalised.
+
+    p_c = exp(z_c / T) / sum_{k not forgotten} exp(z_k / T) for a retained class c, and p_c = 0 for a forgotten
+    one; ``teacher_logits`` (B, C) -> probabilities (B, C), each row summing to 1.
+    """
+    forget_classes = check_classes(forget_classes, num_classes=teacher_logits.shape[1])
+    if len(forget_classes) >= teacher_logits.shape[1]:
+        raise ValueError("every class is forgotten: keep at least one")
     masked = teacher_logits.clone()
-    masked[:, forget_class] = float("-inf")
+    masked[:, list(forget_classes)] = float("-inf")  # exp(-inf) = 0: no mass on a forgotten class
     return soft_targets(masked, temperature)
 
 
@@ -85,7 +102,7 @@ def double_softmax_kd_loss(
 TargetRule = Callable[[torch.Tensor, int, int, float], torch.Tensor]
 TARGET_RULES: dict[str, TargetRule] = {
     "move": lambda z, c, to, T: move_class_mass(soft_targets(z, T), c, to),
-    "drop": lambda z, c, to, T: drop_class(z, c, T),
+    "drop": lambda z, c, to, T: soft_targets_without(z, [c], T),
     "keep": lambda z, c, to, T: soft_targets(z, T),  # leaks the forget class back into the student
 }
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..data import Splits, check_classes
 from ..training import History, pick_device, seed_everything
-from .base import Cost, UnlearningResult, clone, timed
+from .base import Cost, UnlearningResult, clone, pick_config, timed
 
 Monitor = Callable[[nn.Module], dict[str, float]]  # evaluation only (may use real test data), never training
 
@@ -236,7 +236,7 @@ def gkt(
     each checkpoint for evaluation only. ``result.model`` is the snapshot chosen by the rule (the last model
     without probes); ``extras`` hold ``"final_model"``, ``"checkpoints"``, ``"stop_iteration"``, ``"generator"``.
     """
-    config = CONFIGS[config] if isinstance(config, str) else config
+    config = pick_config(CONFIGS, config)
     if forget_classes is None:
         if splits is None:
             raise ValueError("give splits or forget_classes: GKT needs to know which classes to forget")

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import NUM_CLASSES, Splits, TensorData, check_classes, concat, make_loader
+from ..data import NUM_CLASSES, Splits, TensorData, check_classes, concat, make_loader, per_class_subset
 from ..training import History, fit, pick_device, seed_everything
-from .base import Cost, UnlearningResult, clone, timed
+from .base import Cost, UnlearningResult, clone, pick_config, timed
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def learn_noise(
     seed: int | None = 0,
 ) -> TensorData:
     """Noise images labelled with ``classes`` that maximise (or minimise) the frozen ``model``'s loss."""
-    config = CONFIGS[config] if isinstance(config, str) else config
+    config = pick_config(CONFIGS, config)
     classes = check_classes(classes)
     if not classes:
         raise ValueError("classes is empty: name at least one class to learn noise for")
@@ -104,18 +104,6 @@ def learn_noise(
     return TensorData(noise.detach().cpu(), y.cpu())
 
 
-def per_class_subset(data: TensorData, per_class: int, seed: int = 0) -> TensorData:
-    """``per_class`` random items of each class present in ``data`` (fewer where a class has fewer)."""
-    if per_class < 1:
-        raise ValueError(f"per_class must be positive, got {per_class}")
-    gen = torch.Generator().manual_seed(seed)
-    picks = []
-    for c in torch.unique(data.y):
-        idx = torch.nonzero(data.y == c).squeeze(1)
-        picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]])
-    return data.subset(torch.sort(torch.cat(picks)).values)
-
-
 def emmn(
     model: nn.Module,
     splits: Splits,
@@ -129,7 +117,7 @@ def emmn(
     Zero-shot when ``config.real_retain_per_class == 0``: only the class ids are read from ``splits``.
     ``extras`` hold ``"forget_noise"``, ``"retain_standin"`` and the two phases' histories.
     """
-    config = CONFIGS[config] if isinstance(config, str) else config
+    config = pick_config(CONFIGS, config)
     forget = check_classes(splits.forget_classes)
     if not forget:
         raise ValueError("forget_classes is empty: name at least one class to forget")

@@ -1,4 +1,4 @@
-"""Zero-shot class unlearning with DeepInversion: a fresh student distilled on synthetic retain images.
+"""Zero-shot class unlearning with DeepInversion: a fresh student distilled on synthetic retain images (notebook 05).
 
 No real training image is touched. The teacher (the original model) dreams images of the retained classes
 (:mod:`unlearnlab.methods.deepinversion`); a fresh student learns the teacher's temperature-softened outputs
@@ -8,19 +8,22 @@ the forget classes, so, like the model retrained from scratch, it cannot recogni
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
-from ..data import Splits, TensorData, check_classes, make_loader
+from ..data import Splits, TensorData, check_classes, make_loader, per_class_subset
+from ..metrics import unlearning_report
 from ..models import build_model
-from ..training import fit, pick_device, seed_everything
-from .base import Cost, UnlearningResult, timed
+from ..training import History, fit, pick_device, seed_everything
+from .base import Cost, UnlearningResult, pick_config, timed
 from .deepinversion import CONFIGS as INVERSION_CONFIGS
 from .deepinversion import InversionConfig, jitter_and_flip, synthesize
-from .distill import kd_loss
+from .distill import kd_loss, soft_targets_without
 
 
 @dataclass(frozen=True)
@@ -49,22 +52,6 @@ CONFIGS = {
 }
 
 
-def soft_targets_without(logits: torch.Tensor, forget_classes: Iterable[int], temperature: float = 1.0) -> torch.Tensor:
-    """The teacher's softened probabilities with the forget classes removed and the rest renormalised.
-
-    p_c = exp(z_c / T) / sum_{k not forgotten} exp(z_k / T) for a retained class c, and p_c = 0 for a forgotten
-    one; ``logits`` (N, C) -> probabilities (N, C), each row summing to 1.
-    """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    forget_classes = check_classes(forget_classes, num_classes=logits.shape[1])
-    if len(forget_classes) >= logits.shape[1]:
-        raise ValueError("every class is forgotten: keep at least one")
-    masked = logits / temperature
-    masked[:, list(forget_classes)] = float("-inf")  # exp(-inf) = 0: no mass on a forgotten class
-    return masked.softmax(dim=1)
-
-
 def train_student(
     teacher: nn.Module,
     synthetic: TensorData,
@@ -72,7 +59,7 @@ def train_student(
     config: StudentConfig = StudentConfig(),
     device: str | torch.device = "auto",
     seed: int | None = 0,
-) -> tuple[nn.Module, object]:
+) -> tuple[nn.Module, History]:
     """A fresh ``config.model`` distilled from ``teacher`` on jittered ``synthetic`` images: (student, history)."""
     forget_classes = check_classes(forget_classes)
     if torch.isin(synthetic.y, torch.tensor(forget_classes)).any():
@@ -111,7 +98,7 @@ def deepinversion_unlearn(
     seed: int = 0,
 ) -> UnlearningResult:
     """Zero-shot unlearning of ``splits.forget_classes``: only the model and the class ids are used, no data."""
-    config = CONFIGS[config] if isinstance(config, str) else config
+    config = pick_config(CONFIGS, config)
     retain_classes = [c for c in range(model_num_classes(model)) if c not in splits.forget_classes]
     cost = Cost()
     with timed(cost):
@@ -126,3 +113,50 @@ def model_num_classes(model: nn.Module) -> int:
     if not linears:
         raise ValueError(f"{type(model).__name__} has no linear output layer")
     return linears[-1].out_features
+
+
+@dataclass
+class CurvePoint:
+    """One student of a learning curve: how many synthetic images per class it saw, and how it did."""
+
+    images_per_class: int
+    retain_acc: float  # on real test images of the retained classes
+    forget_acc: float  # on real test images of the forget classes
+    steps: int  # optimiser steps the student took
+    seconds: float  # the student's training time
+
+
+def learning_curve(
+    teacher: nn.Module,
+    synthetic: TensorData,
+    forget_classes: Iterable[int],
+    images_per_class: Sequence[int],
+    test: TensorData,
+    config: StudentConfig = StudentConfig(),
+    device: str | torch.device = "auto",
+    seed: int = 0,
+) -> list[CurvePoint]:
+    """Train one student per count in ``images_per_class`` on that many synthetic images of each class.
+
+    The subsets are nested (the same seed picks them) and every student takes the same number of optimiser
+    steps as one trained on the whole ``synthetic`` set, so the curve measures data, not training time.
+    ``test`` (real images) is used for evaluation only.
+    """
+    if not images_per_class or min(images_per_class) < 1:
+        raise ValueError("images_per_class must list positive counts, e.g. [10, 100, 1000]")
+    available = min(count for count in synthetic.class_counts() if count)
+    if max(images_per_class) > available:
+        raise ValueError(f"the synthetic set has only {available} images of some class, not {max(images_per_class)}")
+    steps = config.num_epochs * math.ceil(len(synthetic) / config.batch_size)  # the whole set's step budget
+    points = []
+    for count in sorted(images_per_class):
+        subset = per_class_subset(synthetic, count, seed=seed)
+        epochs = math.ceil(steps / math.ceil(len(subset) / config.batch_size))
+        start = time.perf_counter()
+        student, history = train_student(
+            teacher, subset, forget_classes, replace(config, num_epochs=epochs), device, seed
+        )
+        seconds = time.perf_counter() - start
+        report = unlearning_report(student, test, forget_classes, device=device)
+        points.append(CurvePoint(count, report.retain_acc, report.forget_acc, len(history.step_loss), seconds))
+    return points
