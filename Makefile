@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROFILE ?= auto
 OUT ?= runs/latest
+BENCH_PROFILE = $(if $(filter auto,$(PROFILE)),quick,$(PROFILE))
 # MNIST: ../shared/data when it is there (this project's machines); otherwise torchvision downloads it
 SHARED_DATA := $(abspath ../shared/data)
 export UNLEARNLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)/MNIST/raw),$(SHARED_DATA),)
@@ -38,8 +39,9 @@ format: setup  ## ruff format and fix imports
 	$(BIN)/ruff check --fix --select I .
 	$(BIN)/ruff format unlearnlab tests benchmarks
 
-bench: setup  ## measure pretraining time and accuracy (PROFILE=quick|full) into benchmarks/results/
-	$(BIN)/python benchmarks/bench_pretrain.py --profile $(if $(filter auto,$(PROFILE)),quick,$(PROFILE))
+bench: setup  ## measure pretraining and zero-shot unlearning (PROFILE=quick|full) into benchmarks/results/
+	$(BIN)/python benchmarks/bench_pretrain.py --profile $(BENCH_PROFILE)
+	$(BIN)/python benchmarks/bench_zero_shot.py --profile $(BENCH_PROFILE)
 
 build: setup  ## regenerate exercises/ from solutions/
 	$(BIN)/unlearnlab build

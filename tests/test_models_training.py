@@ -12,6 +12,7 @@ from unlearnlab.training import (
     evaluation_from_predictions,
     fit,
     pick_device,
+    progress,
     seed_everything,
 )
 
@@ -105,3 +106,12 @@ def test_evaluate_reports_absent_classes_as_nan(mnist_test):
     data = mnist_test.subset(mnist_test.y != 6)
     ev = evaluate(build_model("mlp"), make_loader(data, 1000), device="cpu")
     assert np.isnan(ev.per_class[6]) and ev.n == len(data) and ev.confusion.sum() == len(data)
+
+
+def test_progress_bars_obey_tqdm_disable(monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    with progress(3, "x") as bar:
+        assert bar.disable
+    monkeypatch.setenv("TQDM_DISABLE", "")
+    with progress(3, "x") as bar:
+        assert not bar.disable

@@ -19,7 +19,7 @@ from unlearnlab.metrics import (
     unlearning_report,
 )
 from unlearnlab.models import build_model
-from unlearnlab.plots import image_grid, plot_confusion, plot_history, plot_per_class
+from unlearnlab.plots import class_grid, image_grid, plot_confusion, plot_history, plot_per_class, plot_scaling
 from unlearnlab.training import History
 
 
@@ -120,6 +120,30 @@ def test_plots_return_figures(mnist_test):
     ]
     assert all(isinstance(f, Figure) for f in figures)
     assert len(figures[3].axes) == 12
+
+
+def test_figures_show_as_png_in_any_kernel():
+    png = plot_scaling([1, 10], {"a": [0.1, 0.2]})._repr_png_()  # what IPython displays, with or without pyplot
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
+
+
+def test_class_grid_puts_each_class_in_its_own_column(mnist_test):
+    X, y = mnist_test.X[:200], mnist_test.y[:200]
+    fig = class_grid(X, y, per_class=3)
+    assert len(fig.axes) == 30  # 3 rows x 10 classes
+    assert [ax.get_title() for ax in fig.axes[:10]] == [f"class {c}" for c in range(10)]
+    shown = fig.axes[10].images[0].get_array()  # row 2, column "class 0": the second 0 of the data
+    second_zero = X[y == 0][1, 0] * 0.3081 + 0.1307
+    assert np.allclose(shown, second_zero.clamp(0, 1).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="at least one image"):
+        class_grid(X[:0], y[:0])
+
+
+def test_plot_scaling_draws_curves_and_references():
+    fig = plot_scaling([10, 100], {"student": [0.5, 0.9]}, {"retrained": 0.99})
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and len(ax.lines) == 2
+    assert list(ax.lines[0].get_ydata()) == [50.0, 90.0]
 
 
 def test_check_prints_stable_pass_and_fail_lines(capsys):

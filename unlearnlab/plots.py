@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -12,11 +13,20 @@ from .data import denormalize
 from .training import History
 
 
+class CourseFigure(Figure):
+    """A matplotlib figure that shows itself as a PNG in Jupyter, whatever the backend (no pyplot needed)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 def plot_confusion(cm: np.ndarray, title: str = "confusion matrix", normalize: bool = True) -> Figure:
     """Heat map of a confusion matrix (rows: true class, columns: predicted); ``normalize`` shows row fractions."""
     cm = np.asarray(cm, dtype=float)
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
-    fig = Figure(figsize=(4.6, 4))
+    fig = CourseFigure(figsize=(4.6, 4))
     ax = fig.subplots()
     im = ax.imshow(shown, cmap="Blues", vmin=0)
     n = cm.shape[0]
@@ -37,7 +47,7 @@ def plot_per_class(
     series: Mapping[str, Sequence[float]], title: str = "accuracy per class", highlight: Sequence[int] = ()
 ) -> Figure:
     """Grouped bars of per-class accuracy (in [0, 1]) for several models; ``highlight`` shades some classes."""
-    fig = Figure(figsize=(7, 3))
+    fig = CourseFigure(figsize=(7, 3))
     ax = fig.subplots()
     n_classes = len(next(iter(series.values())))
     width = 0.8 / len(series)
@@ -46,7 +56,7 @@ def plot_per_class(
     for c in highlight:
         ax.axvspan(c - 0.5, c + 0.5, color="red", alpha=0.08)
     ax.set(xticks=range(n_classes), xlabel="class", ylabel="accuracy %", ylim=(0, 105), title=title)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(len(series), 4), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -55,7 +65,7 @@ def plot_history(histories: Mapping[str, History] | History, title: str = "train
     """Step-loss curves (moving average over ``smooth`` steps) of one or several training runs."""
     if isinstance(histories, History):
         histories = {"loss": histories}
-    fig = Figure(figsize=(6, 3))
+    fig = CourseFigure(figsize=(6, 3))
     ax = fig.subplots()
     for name, h in histories.items():
         loss = np.asarray(h.step_loss, dtype=float)
@@ -79,7 +89,7 @@ def image_grid(
     X = denormalize(X.detach().cpu()) if normalized else X.detach().cpu()
     n = len(X)
     nrow = max(1, (n + ncol - 1) // ncol)
-    fig = Figure(figsize=(ncol * 0.9, nrow * 1.0 + (0.3 if title else 0)))
+    fig = CourseFigure(figsize=(ncol * 0.9, nrow * 1.0 + (0.3 if title else 0)))
     axes = np.atleast_1d(fig.subplots(nrow, ncol)).ravel()
     for i, ax in enumerate(axes):
         ax.axis("off")
@@ -89,5 +99,40 @@ def image_grid(
                 ax.set_title(str(labels[i]), fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def class_grid(X: torch.Tensor, y: torch.Tensor, per_class: int = 4, title: str | None = None) -> Figure:
+    """Digits ``X`` (N, 1, 28, 28) arranged one column per class of ``y`` (N,), ``per_class`` rows deep."""
+    classes = torch.unique(y).tolist()
+    columns = [X[y == c][:per_class] for c in classes]  # each (k, 1, 28, 28), k <= per_class
+    rows = min((len(col) for col in columns), default=0)
+    if rows == 0:
+        raise ValueError("no images to show: every class needs at least one image")
+    ordered = torch.stack([col[:rows] for col in columns], dim=1).flatten(0, 1)  # row by row: (rows * C, 1, 28, 28)
+    labels = [f"class {c}" for c in classes] + [""] * (len(ordered) - len(classes))
+    return image_grid(ordered, labels, ncol=len(classes), title=title)
+
+
+def plot_scaling(
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    references: Mapping[str, float] | None = None,
+    xlabel: str = "synthetic images per class",
+    ylabel: str = "accuracy %",
+    title: str = "",
+) -> Figure:
+    """Curves of accuracy (in [0, 1]) against a size on a log axis, with horizontal reference lines."""
+    fig = CourseFigure(figsize=(6, 3.2))
+    ax = fig.subplots()
+    for name, values in series.items():
+        ax.plot(x, 100 * np.asarray(values, dtype=float), marker="o", label=name)
+    for k, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(100 * value, ls="--", lw=1, color=f"C{k + len(series)}", label=name)
+    ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=title, ylim=(-2, 102))
+    ax.set_xticks(list(x), [f"{v:g}" for v in x])  # the measured sizes, not powers of ten
+    ax.minorticks_off()
+    ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -42,6 +43,15 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but no CUDA GPU is available: use 'auto' or 'cpu'")
     return chosen
+
+
+def progress(total: int, desc: str, unit: str = "step") -> tqdm:
+    """A progress bar (a widget in Jupyter) for long work; ``TQDM_DISABLE=1`` turns it off, in notebooks too.
+
+    tqdm's notebook bar ignores tqdm's own environment settings, so the switch is read here.
+    """
+    disable = os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=disable)
 
 
 def cross_entropy_step(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -104,7 +114,7 @@ def fit(
     )
     history = History()
     start = time.perf_counter()
-    with tqdm(total=steps, desc=desc, unit="step", leave=False) as bar:
+    with progress(steps, desc) as bar:
         for _ in range(num_epochs):
             set_train_mode(model)
             losses = []

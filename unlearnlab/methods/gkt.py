@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..data import Splits, check_classes
-from ..training import History, pick_device, seed_everything
+from ..training import History, pick_device, progress, seed_everything
 from .base import Cost, UnlearningResult, clone, pick_config, timed
 
 Monitor = Callable[[nn.Module], dict[str, float]]  # evaluation only (may use real test data), never training
@@ -267,7 +266,7 @@ def gkt(
         with (
             record_activations(teacher, layers) as acts_t,
             record_activations(student, layers) as acts_s,
-            tqdm(total=config.num_iterations, desc="GKT", unit="pseudo-batch", leave=False) as bar,
+            progress(config.num_iterations, "GKT", unit="pseudo-batch") as bar,
         ):
             for iteration in range(1, config.num_iterations + 1):
                 scale = 0.5 * (1 + math.cos(math.pi * (iteration - 1) / config.num_iterations))  # cosine annealing

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..data import NUM_CLASSES, Splits, TensorData, check_classes, concat, make_loader, per_class_subset
-from ..training import History, fit, pick_device, seed_everything
+from ..training import History, fit, pick_device, progress, seed_everything
 from .base import Cost, UnlearningResult, clone, pick_config, timed
 
 
@@ -92,11 +91,13 @@ def learn_noise(
         p.requires_grad_(False)
     optimizer = torch.optim.Adam([noise], lr=config.noise_lr)
     try:
-        for _ in tqdm(range(config.noise_steps), desc="noise", leave=False):
-            loss = objective(model(noise), y, noise, config.noise_reg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        with progress(config.noise_steps, "noise") as bar:
+            for _ in range(config.noise_steps):
+                loss = objective(model(noise), y, noise, config.noise_reg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                bar.update(1)
     finally:
         for p, flag in zip(model.parameters(), requires_grad):
             p.requires_grad_(flag)
