@@ -7,10 +7,9 @@ Writes ``benchmarks/results/pretrain_<profile>.json``. Everything in one run, on
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
+from common import write_results
 from torch.utils.data import DataLoader, TensorDataset
 
 from unlearnlab.config import resolve
@@ -18,8 +17,6 @@ from unlearnlab.course.run import environment
 from unlearnlab.data import BatchLoader, load_mnist
 from unlearnlab.training import evaluate, pick_device
 from unlearnlab.zoo import TrainSpec, train_from_scratch
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def loader_seconds(loader, repeats: int = 3) -> float:
@@ -65,9 +62,7 @@ def main() -> None:
             "epochs": spec.num_epochs,
         }
         print(f"{name}: {100 * accuracy:.2f} % test accuracy, trained in {seconds:.0f} s on {results['device']}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"pretrain_{profile.name}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = write_results(f"pretrain_{profile.name}", results)
     print(f"loader epoch: BatchLoader {batch_loader:.2f} s, DataLoader {data_loader:.2f} s; wrote {out}")
 
 

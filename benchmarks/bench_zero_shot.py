@@ -13,12 +13,11 @@ retraining from scratch without the forget class (the gold standard), timed the 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
+from common import write_results
 
 from unlearnlab import zoo
 from unlearnlab.config import resolve
@@ -29,8 +28,6 @@ from unlearnlab.methods.zero_shot_student import CONFIGS, ZeroShotConfig, train_
 from unlearnlab.metrics import unlearning_report
 from unlearnlab.training import pick_device
 from unlearnlab.zoo import TrainSpec, train_from_scratch
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def zero_shot(
@@ -104,9 +101,7 @@ def main() -> None:
     print("retrain_from_scratch:", results["retrain_from_scratch"], flush=True)
     results["zero_shot_over_retrain_time"] = round(results["zero_shot"]["seconds"] / seconds, 2)
 
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"zero_shot_{profile.name}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    out = write_results(f"zero_shot_{profile.name}", results)
     print(f"zero-shot took {results['zero_shot_over_retrain_time']}x the time of retraining; wrote {out}")
 
 
