@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 import torch
 
 from unlearnlab import data as D
+from unlearnlab.cli import main
 
 
 def test_real_mnist_sizes_and_classes(mnist_train, mnist_test):
@@ -87,7 +89,7 @@ def test_batch_loader_covers_every_item_once_and_is_seeded(mnist_test):
 def _gz_root(tmp_path: Path, source: Path) -> Path:
     raw = tmp_path / "data" / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in D.MNIST_FILES:
+    for name in D.RAW_FILES:
         src = source / name
         with open(src, "rb") as fin, gzip.open(raw / f"{name}.gz", "wb", compresslevel=1) as fout:
             shutil.copyfileobj(fin, fout)
@@ -100,16 +102,16 @@ def test_gz_only_root_is_extracted_into_the_cache_not_the_data_folder(tmp_path, 
     monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
     raw = D.extracted_raw_dir(root)
     assert raw == tmp_path / "cache" / "mnist-extracted" / "MNIST" / "raw"
-    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(f"{n}.gz" for n in D.MNIST_FILES)
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(f"{n}.gz" for n in D.RAW_FILES)
     assert len(D.load_mnist(train=False, root=root, download=False)) == 10_000
 
 
 def test_missing_files_offline_name_the_files_the_folder_and_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(D.MNISTNotFoundError) as info:
+    with pytest.raises(D.DatasetNotFoundError) as info:
         D.load_mnist(root=tmp_path / "nowhere", download=False)
     text = str(info.value)
-    assert all(name in text for name in D.MNIST_FILES)
+    assert all(name in text for name in D.RAW_FILES)
     assert str(tmp_path / "nowhere" / "MNIST" / "raw") in text and "UNLEARNLAB_DATA" in text
 
 
@@ -121,22 +123,23 @@ def test_failed_download_is_a_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(D.MNISTNotFoundError, match="download failed.*no network"):
+    with pytest.raises(D.DatasetNotFoundError, match="download failed.*no network"):
         D.load_mnist(root=tmp_path / "empty", download=True)
+    assert not (tmp_path / "empty").exists()  # the failed download created nothing under the root
 
 
 def test_corrupt_files_are_reported(tmp_path, monkeypatch):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for name in D.MNIST_FILES:
+    for name in D.RAW_FILES:
         (raw / name).write_bytes(b"\x00\x00\x08\x03garbage")
     monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(D.MNISTNotFoundError, match="corrupt"):
+    with pytest.raises(D.DatasetNotFoundError, match="corrupt"):
         D.load_mnist(root=tmp_path, download=False)
     assert all(state != "ok" for state in D.verify_files(tmp_path).values())
     (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
     (raw / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(D.MNISTNotFoundError, match="not a valid gzip"):
+    with pytest.raises(D.DatasetNotFoundError, match="not a valid gzip"):
         D.extracted_raw_dir(tmp_path)
 
 
@@ -148,3 +151,128 @@ def test_per_class_subset_is_balanced_and_nested(small_train):
     assert set(three.X.flatten().tolist()) < set(five.X.flatten().tolist())  # same seed: a growing subset
     with pytest.raises(ValueError, match="positive"):
         D.per_class_subset(small_train, 0)
+
+
+FASHION_MD5 = {  # md5 of the extracted files, from ../shared/data/README.md
+    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+}
+
+
+def test_fashion_mnist_loads_like_mnist_from_the_same_root():
+    raw = D.extracted_raw_dir(dataset="fashion_mnist")
+    assert raw is not None and raw.parent.name == "FashionMNIST"
+    assert raw != D.extracted_raw_dir(dataset="mnist")
+    labels = {name: hashlib.md5((raw / name).read_bytes()).hexdigest() for name in FASHION_MD5 if "labels" in name}
+    assert labels == {name: md5 for name, md5 in FASHION_MD5.items() if "labels" in name}
+    assert set(D.verify_files(dataset="fashion_mnist").values()) == {"ok"}
+    test = D.load_dataset("fashion_mnist", train=False, download=False)
+    assert test.X.shape == (10_000, 1, 28, 28) and test.X.dtype == torch.float32
+    assert test.class_counts() == [1000] * 10
+    assert test.y[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]  # the published test set's first labels
+    mnist_test = D.load_mnist(train=False, download=False)
+    assert not torch.equal(test.y, mnist_test.y)
+    assert D.DATASETS["fashion_mnist"].classes[9] == "Ankle boot"
+
+
+def test_unknown_dataset_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown data set 'cifar'.*'mnist', 'fashion_mnist'"):
+        D.load_dataset("cifar")
+
+
+def test_fashion_gz_root_is_extracted_into_its_own_cache_folder(tmp_path, monkeypatch):
+    extracted = D.extracted_raw_dir(dataset="fashion_mnist")
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in D.RAW_FILES:  # the two small label files as .gz, the images extracted
+        if "labels" in name:
+            with open(extracted / name, "rb") as fin, gzip.open(raw / f"{name}.gz", "wb", compresslevel=1) as fout:
+                shutil.copyfileobj(fin, fout)
+        else:
+            (raw / name).symlink_to(extracted / name)
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
+    before = sorted(p.name for p in raw.iterdir())
+    got = D.extracted_raw_dir(tmp_path / "data", dataset="fashion_mnist")
+    assert got == tmp_path / "cache" / "fashionmnist-extracted" / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == before
+    assert D.load_dataset("fashion_mnist", train=False, root=tmp_path / "data", download=False).y[0] == 9
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_a_download_goes_to_the_cache_and_never_into_the_data_folder(tmp_path, monkeypatch, dataset):
+    import torchvision.datasets
+
+    info = D.DATASETS[dataset]
+    real_class = getattr(torchvision.datasets, info.folder)
+    source = D.extracted_raw_dir(dataset=dataset)
+    calls = []
+
+    def fake(root, train=True, download=False, **kwargs):  # torchvision's behaviour: mkdir raw, then fetch
+        calls.append((root, download))
+        if download:
+            raw = Path(root) / info.folder / "raw"
+            raw.mkdir(parents=True, exist_ok=True)
+            for name in D.RAW_FILES:
+                if not (raw / name).exists():
+                    (raw / name).symlink_to(source / name)
+        return real_class(root, train=train, download=False, **kwargs)
+
+    monkeypatch.setattr(torchvision.datasets, info.folder, fake)
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
+    empty = tmp_path / "shared-data"
+    empty.mkdir()
+    monkeypatch.setenv("UNLEARNLAB_DATA", str(empty))
+    data = D.load_dataset(dataset, train=False)
+    assert len(data) == 10_000 and _tree(empty) == []
+    assert {root for root, download in calls if download} == {str(tmp_path / "cache" / "data")}
+    # the next call, offline, finds the earlier download in the cache
+    assert torch.equal(D.load_dataset(dataset, train=False, download=False).y, data.y)
+    assert _tree(empty) == []
+
+
+def test_data_command_on_an_empty_data_folder_writes_nothing_there(tmp_path, monkeypatch, capsys):
+    import torchvision.datasets
+
+    def offline_as(folder):
+        def offline(root, train=True, download=False, **kwargs):  # torchvision makes <root>/<folder>/raw first
+            if download:
+                (Path(root) / folder / "raw").mkdir(parents=True, exist_ok=True)
+            raise RuntimeError("no network")
+
+        return offline
+
+    for folder in ("MNIST", "FashionMNIST"):
+        monkeypatch.setattr(torchvision.datasets, folder, offline_as(folder))
+    empty = tmp_path / "shared-data"
+    empty.mkdir()
+    monkeypatch.setenv("UNLEARNLAB_DATA", str(empty))
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
+    assert main(["data"]) == 1
+    assert main(["data", "--offline"]) == 1
+    assert _tree(empty) == []
+    err = capsys.readouterr().err
+    assert "MNIST not found: download failed (no network)" in err
+    assert "Fashion-MNIST not found: the files are not there" in err
+    assert str(empty / "FashionMNIST" / "raw") in err
+
+
+def test_data_command_reports_both_data_sets(capsys):
+    assert main(["data", "--offline"]) == 0
+    out = capsys.readouterr().out
+    assert "MNIST: files read from" in out and "Fashion-MNIST: files read from" in out
+    assert "per class [6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000]" in out
+    assert "per class [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]" in out
+
+
+def test_random_splits_forget_a_seeded_fraction_and_keep_the_whole_test_set(mnist_train, mnist_test):
+    splits = D.random_splits(0.1, mnist_train, mnist_test, train_subset=2000, seed=4)
+    assert len(splits.forget) == 200 and len(splits.retain) == pytest.approx(1800, abs=10)
+    assert splits.forget_classes == () and splits.test_forget is mnist_test and splits.test_retain is mnist_test
+    again = D.random_splits(0.1, mnist_train, mnist_test, train_subset=2000, seed=4)
+    assert torch.equal(splits.forget.X, again.forget.X)

@@ -10,31 +10,36 @@ from pathlib import Path
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    """Say where MNIST is, whether its files check out and how many images each split has."""
-    from .data import MNISTNotFoundError, data_root, extracted_raw_dir, load_mnist, verify_files
+    """Say where MNIST and Fashion-MNIST are, whether their files check out and how many images each split has."""
+    from .data import DATASETS, DatasetNotFoundError, data_root, extracted_raw_dir, load_dataset, verify_files
 
     root = data_root(args.root)
     source = "--root" if args.root else "$UNLEARNLAB_DATA" if os.environ.get("UNLEARNLAB_DATA") else "cache folder"
-    print(f"MNIST root: {root} (from {source})")
-    raw = extracted_raw_dir(args.root)
-    if raw is None:
-        try:
-            load_mnist(train=True, root=args.root, download=not args.offline)
-        except MNISTNotFoundError as err:
-            print(err, file=sys.stderr)
-            return 1
-        raw = extracted_raw_dir(args.root)
-    print(f"files read from: {raw}")
-    status = verify_files(args.root)
-    for name, state in status.items():
-        print(f"  {name:26s} {state}")
-    if any(state != "ok" for state in status.values()):
-        print("some files do not check out: replace them with the originals", file=sys.stderr)
-        return 1
-    for train, label in ((True, "train"), (False, "test")):
-        data = load_mnist(train=train, root=args.root, download=False)
-        print(f"{label:5s}: {len(data):,} images; per class {data.class_counts()}")
-    return 0
+    print(f"data root: {root} (from {source})")
+    failed = False
+    for dataset in args.datasets or list(DATASETS):
+        title = DATASETS[dataset].title
+        raw = extracted_raw_dir(args.root, dataset)
+        if raw is None:
+            try:
+                load_dataset(dataset, train=True, root=args.root, download=not args.offline)
+            except DatasetNotFoundError as err:
+                print(err, file=sys.stderr)
+                failed = True
+                continue
+            raw = extracted_raw_dir(args.root, dataset)
+        print(f"{title}: files read from {raw}")
+        status = verify_files(args.root, dataset)
+        for name, state in status.items():
+            print(f"  {name:26s} {state}")
+        if any(state != "ok" for state in status.values()):
+            print(f"some {title} files do not check out: replace them with the originals", file=sys.stderr)
+            failed = True
+            continue
+        for train, label in ((True, "train"), (False, "test")):
+            data = load_dataset(dataset, train=train, root=args.root, download=False)
+            print(f"  {label:5s}: {len(data):,} images; per class {data.class_counts()}")
+    return 1 if failed else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -92,9 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unlearnlab", description="The machine unlearning course's tools.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = sub.add_parser("data", help="find MNIST, check its files and count the images")
-    data.add_argument("--root", help="folder containing MNIST/raw (default: $UNLEARNLAB_DATA or the cache)")
+    data = sub.add_parser("data", help="find MNIST and Fashion-MNIST, check their files and count the images")
+    data.add_argument(
+        "--root", help="folder containing MNIST/raw and FashionMNIST/raw (default: $UNLEARNLAB_DATA or the cache)"
+    )
     data.add_argument("--offline", action="store_true", help="never try to download")
+    data.add_argument(
+        "--dataset",
+        dest="datasets",
+        action="append",
+        choices=["mnist", "fashion_mnist"],
+        help="check only this data set (repeatable; default: all)",
+    )
     data.set_defaults(func=cmd_data)
 
     run = sub.add_parser("run", help="execute the solutions with papermill; write results.json and report.md")

@@ -1,8 +1,10 @@
-"""MNIST as in-memory tensors, forget/retain splits, relabel views and fast batch loaders.
+"""MNIST and Fashion-MNIST as in-memory tensors, forget/retain splits, relabel views and fast batch loaders.
 
 The data policy (DESIGN.md section 3): the root is an argument, else ``$UNLEARNLAB_DATA``, else the package
-cache. Files already in ``MNIST/raw`` are used without network; a ``.gz`` without its extracted twin is
-extracted into the package cache, never next to the original (that folder may be read-only or shared).
+cache. Files already in ``<root>/MNIST/raw`` (``FashionMNIST/raw`` for Fashion-MNIST) are used without network;
+a ``.gz`` without its extracted twin is extracted into the package cache, never next to the original (that
+folder may be read-only or shared). Nothing is ever written under the root: a download goes to the package
+cache (``download_root()``), which is also searched when the root lacks the files.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import torch
 from torch.utils.data import Dataset
 
 NUM_CLASSES = 10
-MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel statistics, after scaling to [0, 1]
+# MNIST's training-set pixel statistics, after scaling to [0, 1]. Fashion-MNIST is normalised with the same
+# constants (its own are 0.2860 / 0.3530), so one `denormalize` and one valid pixel range serve both data sets;
+# the difference is an affine map of the input that the first layer absorbs.
+MEAN, STD = 0.1307, 0.3081
 
-# file stem -> (IDX magic number, number of items) of the real MNIST files
-MNIST_FILES: dict[str, tuple[int, int]] = {
+# file stem -> (IDX magic number, number of items); MNIST and Fashion-MNIST share names, formats and sizes
+RAW_FILES: dict[str, tuple[int, int]] = {
     "train-images-idx3-ubyte": (2051, 60_000),
     "train-labels-idx1-ubyte": (2049, 60_000),
     "t10k-images-idx3-ubyte": (2051, 10_000),
@@ -31,8 +36,36 @@ MNIST_FILES: dict[str, tuple[int, int]] = {
 }
 
 
-class MNISTNotFoundError(FileNotFoundError):
-    """MNIST is neither on disk nor downloadable."""
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One of the course's data sets: its torchvision class (also its folder under the root) and class names."""
+
+    name: str  # the key in DATASETS, e.g. "fashion_mnist"
+    folder: str  # torchvision's class name and the folder under the root: <root>/<folder>/raw
+    title: str  # how messages name it
+    classes: tuple[str, ...]  # class names, by label
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo("mnist", "MNIST", "MNIST", tuple(str(d) for d in range(10))),
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist",
+        "FashionMNIST",
+        "Fashion-MNIST",
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The data set is neither on disk nor downloadable."""
+
+
+def dataset_info(dataset: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` named ``dataset`` (``"mnist"`` or ``"fashion_mnist"``)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}: choose one of {', '.join(map(repr, DATASETS))}")
+    return DATASETS[dataset]
 
 
 def cache_dir() -> Path:
@@ -40,20 +73,26 @@ def cache_dir() -> Path:
     return Path(os.environ.get("UNLEARNLAB_CACHE") or Path.home() / ".cache" / "unlearnlab")
 
 
+def download_root() -> Path:
+    """Where downloads go: the cache's ``data`` folder (also the root when nothing else is named)."""
+    return cache_dir() / "data"
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where MNIST is looked for: ``root``, else ``$UNLEARNLAB_DATA``, else the cache folder."""
+    """Where the data sets are looked for: ``root``, else ``$UNLEARNLAB_DATA``, else :func:`download_root`."""
     if root is not None:
         return Path(root)
     env = os.environ.get("UNLEARNLAB_DATA")
-    return Path(env) if env else cache_dir() / "data"
+    return Path(env) if env else download_root()
 
 
-def _not_found_message(raw: Path, reason: str) -> str:
-    files = ", ".join(f"{name}(.gz)" for name in MNIST_FILES)
+def _not_found_message(raw: Path, reason: str, title: str = "MNIST") -> str:
+    files = ", ".join(f"{name}(.gz)" for name in RAW_FILES)
     return (
-        f"MNIST not found: {reason}.\nExpected the four files {files} in {raw}.\n"
-        "Put them there (torchvision's MNIST/raw layout, .gz or extracted) and set UNLEARNLAB_DATA to the "
-        "folder that contains MNIST/, or connect to the internet so torchvision can download them."
+        f"{title} not found: {reason}.\nExpected the four files {files} in {raw}.\n"
+        f"Put them there (torchvision's {raw.parent.name}/raw layout, .gz or extracted) and set UNLEARNLAB_DATA to "
+        f"the folder that contains {raw.parent.name}/, or connect to the internet so torchvision can download "
+        f"them (into {download_root()}, never into the data folder)."
     )
 
 
@@ -67,22 +106,29 @@ def _atomic_gunzip(src: Path, dst: Path) -> None:
         os.replace(tmp, dst)
     except (OSError, EOFError, gzip.BadGzipFile) as err:
         tmp.unlink(missing_ok=True)
-        raise MNISTNotFoundError(f"{src} is not a valid gzip file ({err}); replace it with the original.") from err
+        raise DatasetNotFoundError(f"{src} is not a valid gzip file ({err}); replace it with the original.") from err
 
 
-def extracted_raw_dir(root: str | os.PathLike | None = None) -> Path | None:
-    """A ``MNIST/raw`` folder holding all four extracted files, extracting ``.gz`` files into the cache if needed.
+def _raw_usable(raw: Path) -> bool:
+    """Whether ``raw`` holds each of the four files, extracted or as ``.gz`` (reads only, creates nothing)."""
+    return all((raw / name).is_file() or (raw / f"{name}.gz").is_file() for name in RAW_FILES)
 
-    Returns ``None`` when the files are not under the root.
+
+def extracted_raw_dir(root: str | os.PathLike | None = None, dataset: str = "mnist") -> Path | None:
+    """A ``<folder>/raw`` folder holding all four extracted files, extracting ``.gz`` files into the cache if needed.
+
+    The root is searched first, then the download cache. Returns ``None`` when neither has the files.
     """
-    raw = data_root(root) / "MNIST" / "raw"
-    if all((raw / name).is_file() for name in MNIST_FILES):
-        return raw
-    if not all((raw / name).is_file() or (raw / f"{name}.gz").is_file() for name in MNIST_FILES):
+    info = dataset_info(dataset)
+    candidates = [data_root(root) / info.folder / "raw", download_root() / info.folder / "raw"]
+    raw = next((c for c in candidates if _raw_usable(c)), None)
+    if raw is None:
         return None
-    target = cache_dir() / "mnist-extracted" / "MNIST" / "raw"
+    if all((raw / name).is_file() for name in RAW_FILES):
+        return raw
+    target = cache_dir() / f"{info.folder.lower()}-extracted" / info.folder / "raw"
     target.mkdir(parents=True, exist_ok=True)
-    for name in MNIST_FILES:
+    for name in RAW_FILES:
         if (target / name).is_file() and (target / name).stat().st_size > 0:
             continue
         if (raw / name).is_file():
@@ -110,13 +156,10 @@ def read_idx(path: Path) -> torch.Tensor:
     return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(dims)
 
 
-def verify_files(root: str | os.PathLike | None = None) -> dict[str, str]:
-    """Check every MNIST file's header, size and item count; returns ``{file: "ok" | problem}``."""
-    raw = extracted_raw_dir(root)
-    if raw is None:
-        return {name: "missing" for name in MNIST_FILES}
+def verify_raw_dir(raw: Path) -> dict[str, str]:
+    """Check every file in ``raw``: header, size, item count and labels; returns ``{file: "ok" | problem}``."""
     status = {}
-    for name, (magic, count) in MNIST_FILES.items():
+    for name, (magic, count) in RAW_FILES.items():
         try:
             tensor = read_idx(raw / name)
         except (OSError, ValueError) as err:
@@ -128,16 +171,28 @@ def verify_files(root: str | os.PathLike | None = None) -> dict[str, str]:
     return status
 
 
-def _download(root: Path) -> Path:
-    """Download MNIST with torchvision into ``root``; raises :class:`MNISTNotFoundError` when offline."""
-    from torchvision.datasets import MNIST
+def verify_files(root: str | os.PathLike | None = None, dataset: str = "mnist") -> dict[str, str]:
+    """Check every file of ``dataset`` found from ``root``; returns ``{file: "ok" | problem}``."""
+    raw = extracted_raw_dir(root, dataset)
+    return {name: "missing" for name in RAW_FILES} if raw is None else verify_raw_dir(raw)
 
+
+def _download(info: DatasetInfo) -> None:
+    """Download ``info``'s data set with torchvision into :func:`download_root`; a clear error when offline.
+
+    torchvision creates ``<download_root>/<folder>/raw`` before it fetches anything, which is why the download
+    never targets the user's data folder.
+    """
+    import torchvision.datasets
+
+    where = download_root()
     try:
-        MNIST(str(root), train=True, download=True)
-        MNIST(str(root), train=False, download=True)
+        dataset_class = getattr(torchvision.datasets, info.folder)
+        dataset_class(str(where), train=True, download=True)
+        dataset_class(str(where), train=False, download=True)
     except Exception as err:  # torchvision raises RuntimeError/URLError/OSError depending on the failure
-        raise MNISTNotFoundError(_not_found_message(root / "MNIST" / "raw", f"download failed ({err})")) from err
-    return root / "MNIST" / "raw"
+        raw = where / info.folder / "raw"
+        raise DatasetNotFoundError(_not_found_message(raw, f"download failed ({err})", info.title)) from err
 
 
 @dataclass
@@ -172,7 +227,7 @@ def concat(*parts: TensorData) -> TensorData:
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) with MNIST's mean and std."""
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) with MNIST's mean and std (for Fashion-MNIST too)."""
     return ((images.float() / 255.0 - MEAN) / STD).unsqueeze(1)
 
 
@@ -181,27 +236,38 @@ def denormalize(X: torch.Tensor) -> torch.Tensor:
     return (X * STD + MEAN).clamp(0, 1)
 
 
-def load_mnist(train: bool = True, root: str | os.PathLike | None = None, download: bool = True) -> TensorData:
-    """Load the MNIST training (60,000) or test (10,000) set as normalised tensors."""
-    raw = extracted_raw_dir(root)
+def load_dataset(
+    dataset: str = "mnist", train: bool = True, root: str | os.PathLike | None = None, download: bool = True
+) -> TensorData:
+    """Load the training (60,000) or test (10,000) set of ``"mnist"`` or ``"fashion_mnist"`` as normalised tensors.
+
+    Read from the root (or the download cache) when the files are there; otherwise torchvision downloads them
+    into the cache when ``download`` is true, and a :class:`DatasetNotFoundError` says what to do when it can't.
+    """
+    info = dataset_info(dataset)
+    raw = extracted_raw_dir(root, dataset)
     if raw is None:
-        where = data_root(root)
+        expected = data_root(root) / info.folder / "raw"
         if not download:
-            raise MNISTNotFoundError(_not_found_message(where / "MNIST" / "raw", "the files are not there"))
-        _download(where)
-        raw = extracted_raw_dir(where)
+            raise DatasetNotFoundError(_not_found_message(expected, "the files are not there", info.title))
+        _download(info)
+        raw = extracted_raw_dir(root, dataset)
         if raw is None:
-            raise MNISTNotFoundError(_not_found_message(where / "MNIST" / "raw", "download left no files"))
-    from torchvision.datasets import MNIST
+            raise DatasetNotFoundError(_not_found_message(expected, "download left no files", info.title))
+    import torchvision.datasets
 
     try:
-        dataset = MNIST(str(raw.parent.parent), train=train, download=False)
+        loaded = getattr(torchvision.datasets, info.folder)(str(raw.parent.parent), train=train, download=False)
     except Exception as err:  # torchvision raises assertion/runtime errors on bad files
-        problems = {name: state for name, state in verify_files(raw.parent.parent).items() if state != "ok"}
+        problems = {name: state for name, state in verify_raw_dir(raw).items() if state != "ok"}
         detail = "; ".join(f"{name}: {state}" for name, state in problems.items()) or str(err)
-        raise MNISTNotFoundError(f"MNIST files in {raw} are corrupt ({detail})") from err
-    images, labels = dataset.data, dataset.targets
-    return TensorData(normalize(images), labels.long())
+        raise DatasetNotFoundError(f"{info.title} files in {raw} are corrupt ({detail})") from err
+    return TensorData(normalize(loaded.data), loaded.targets.long())
+
+
+def load_mnist(train: bool = True, root: str | os.PathLike | None = None, download: bool = True) -> TensorData:
+    """Load the MNIST training (60,000) or test (10,000) set: ``load_dataset("mnist", ...)``."""
+    return load_dataset("mnist", train=train, root=root, download=download)
 
 
 def check_classes(classes: Iterable[int], num_classes: int = NUM_CLASSES) -> tuple[int, ...]:
@@ -293,15 +359,37 @@ def class_splits(
     test: TensorData | None = None,
     train_subset: int | None = None,
     seed: int = 0,
+    dataset: str = "mnist",
 ) -> Splits:
-    """Forget/retain splits by class of the MNIST training and test sets (``train_subset``: stratified size)."""
-    train = train if train is not None else load_mnist(train=True)
-    test = test if test is not None else load_mnist(train=False)
+    """Forget/retain splits by class of the training and test sets (``train_subset``: stratified size)."""
+    train = train if train is not None else load_dataset(dataset, train=True)
+    test = test if test is not None else load_dataset(dataset, train=False)
     if train_subset is not None and train_subset < len(train):
         train = stratified_subset(train, train_subset, seed=seed)
     forget, retain = split_by_class(train, forget_classes)
     test_forget, test_retain = split_by_class(test, forget_classes)
     return Splits(forget, retain, test, test_forget, test_retain, check_classes(forget_classes))
+
+
+def random_splits(
+    forget_fraction: float,
+    train: TensorData | None = None,
+    test: TensorData | None = None,
+    train_subset: int | None = None,
+    seed: int = 0,
+    dataset: str = "mnist",
+) -> Splits:
+    """Random forgetting: a random ``forget_fraction`` of the (stratified ``train_subset`` of the) training set.
+
+    The forget set spans every class, so the held-out images of its classes are the whole test set:
+    ``test_forget`` and ``test_retain`` are both ``test``, and ``forget_classes`` is empty.
+    """
+    train = train if train is not None else load_dataset(dataset, train=True)
+    test = test if test is not None else load_dataset(dataset, train=False)
+    if train_subset is not None and train_subset < len(train):
+        train = stratified_subset(train, train_subset, seed=seed)
+    forget, retain = split_random(train, forget_fraction, seed=seed)
+    return Splits(forget, retain, test, test, test, ())
 
 
 def relabelled_training_set(splits: Splits, mapping: Mapping[int, int]) -> TensorData:
