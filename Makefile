@@ -8,10 +8,11 @@ BENCH_PROFILE = $(if $(filter auto,$(PROFILE)),quick,$(PROFILE))
 # MNIST: ../shared/data when it is there (this project's machines); otherwise torchvision downloads it
 SHARED_DATA := $(abspath ../shared/data)
 export UNLEARNLAB_DATA ?= $(if $(wildcard $(SHARED_DATA)/MNIST/raw),$(SHARED_DATA),)
-export TQDM_DISABLE ?=
+# executed notebooks keep no progress bars (tqdm reads only a non-empty value); TQDM_DISABLE=0 shows them
+export TQDM_DISABLE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format bench build clean
+.PHONY: help setup run test lint format bench build readme clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +46,9 @@ bench: setup  ## measure pretraining and zero-shot unlearning (PROFILE=quick|ful
 
 build: setup  ## regenerate exercises/ from solutions/
 	$(BIN)/unlearnlab build
+
+readme: setup  ## rewrite README.md's headline-results table from benchmarks/results/course_full.json
+	$(BIN)/python -c "from unlearnlab.course.report import sync_readme; sync_readme()"
 
 clean:  ## remove the virtual environment and caches (not the MNIST files)
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -15,6 +17,43 @@ from nbformat import NotebookNode
 
 from . import notebooks as nbs
 from .results import METRICS_MIME
+
+# ipykernel logs this at startup whenever it listens on TCP (its default for a local kernel): a line on the
+# terminal for every notebook run, about a kernel that only this process talks to on localhost.
+TCP_WARNING = "Kernel is running over TCP without encryption"
+
+
+class KernelLogFilter(logging.Filter):
+    """Drops ipykernel's plain-TCP warning from the kernel's log; every other kernel message still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(TCP_WARNING)
+
+
+def kernel_arguments() -> list[str]:
+    """Kernel command-line options that install :class:`KernelLogFilter` on the kernel's stderr log handler."""
+    config = {
+        "filters": {"tcp_warning": {"()": f"{__name__}.KernelLogFilter"}},
+        "handlers": {"console": {"filters": ["tcp_warning"]}},
+    }
+    return [f"--IPKernelApp.logging_config={json.dumps(config)}"]
+
+
+@contextlib.contextmanager
+def _progress_bars_off():
+    """``TQDM_DISABLE=1`` for the kernels started inside, unless the caller set it (an empty value counts as unset)."""
+    before = os.environ.get("TQDM_DISABLE")
+    if before:
+        yield
+        return
+    os.environ["TQDM_DISABLE"] = "1"  # progress bars would flood the executed notebooks
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = before
 
 
 @dataclass
@@ -72,6 +111,7 @@ def execute(path: Path, out_dir: Path, parameters: dict[str, object], timeout: i
             progress_bar=False,
             cwd=str(path.parent),
             execution_timeout=timeout,
+            extra_arguments=kernel_arguments(),
         )
     except Exception as err:  # papermill raises its own error for a failing cell, others for kernel trouble
         return NotebookRun(
@@ -116,7 +156,6 @@ def run_all(
     from .report import write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would flood the executed notebooks
     resolved = resolve(profile).name
     parameters = {"PROFILE": resolved, "SEED": seed, "DEVICE": device}
     results: dict[str, object] = {
@@ -128,7 +167,8 @@ def run_all(
     }
     for k, path in enumerate(paths, 1):
         echo(f"[{k}/{len(paths)}] {path.name} ...", end=" ", flush=True)
-        outcome = execute(path, out_dir, parameters, timeout)
+        with _progress_bars_off():
+            outcome = execute(path, out_dir, parameters, timeout)
         echo(f"{outcome.status} ({outcome.seconds:.0f} s)" + (f": {outcome.error}" if outcome.error else ""))
         results["notebooks"][outcome.notebook] = asdict(outcome)
         _write_json(results, out_dir / "results.json")  # after each notebook: finished work is never lost

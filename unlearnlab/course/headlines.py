@@ -1,0 +1,265 @@
+"""Each notebook's headline metrics: what they mean, their unit, the seed's or paper's figure and the profile's bar.
+
+The one source for ``report.md`` and for the README's results table (:mod:`unlearnlab.course.report`). Keys are
+the names the notebooks pass to :func:`unlearnlab.record`; recorded accuracies are in percent, so bars are too
+(a check cell's ``0.985`` is a bar at 98.5). Reference figures are quoted from the seed reports and papers, with
+their source; they are theirs, not ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PROFILES = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A threshold a recorded value must meet: ``value >= at`` or ``value <= at``."""
+
+    op: Literal[">=", "<="]
+    at: float  # in the metric's unit
+    graded: bool = True  # True: a check cell enforces it; False: a course target no check cell enforces (yet)
+
+    def passes(self, value: float) -> bool:
+        """Whether ``value`` meets the bar."""
+        return value >= self.at if self.op == ">=" else value <= self.at
+
+    def __str__(self) -> str:
+        text = f"{'≥' if self.op == '>=' else '≤'} {self.at:g}"
+        return text if self.graded else f"{text} (target)"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline metric of a notebook, as a reader needs it to judge the recorded value."""
+
+    key: str  # the name given to record(...)
+    label: str  # what the number is, in words
+    unit: str = "%"  # "%", "s", "images", "" (a ratio) ...
+    reference: str = ""  # the seed's or paper's figure with its source, e.g. "99.25 % (seeds 000/001)"
+    bars: dict[str, Bar] = field(default_factory=dict)  # per profile name ("quick", "full")
+    retrained: str | None = None  # recorded key holding the retrained model's value of the same quantity
+    reached: str | None = None  # recorded bool key: False marks this value "not reached"
+    digits: int = 2  # decimals shown
+    summary: bool = False  # also a row of the README's headline table
+
+
+def both(op: Literal[">=", "<="], at: float, graded: bool = True) -> dict[str, Bar]:
+    """The same bar in every profile."""
+    return {name: Bar(op, at, graded) for name in PROFILES}
+
+
+def per_profile(op: Literal[">=", "<="], quick: float, full: float, graded: bool = True) -> dict[str, Bar]:
+    """A bar that differs between the quick and the full profile."""
+    return {"quick": Bar(op, quick, graded), "full": Bar(op, full, graded)}
+
+
+HEADLINES: dict[str, tuple[Headline, ...]] = {
+    "01_relabel_freeze": (
+        Headline(
+            "unlearned_modified_acc",
+            "relabelled model, test accuracy on the modified labels (6 read as 3)",
+            reference="99.25 % (seeds 000/001)",
+            bars=per_profile(">=", 98.5, 99.25),
+            summary=True,
+        ),
+        Headline(
+            "unlearned_class6_acc",
+            "relabelled model, class 6 on the original labels",
+            reference="0.00 % (seeds 000/001)",
+            bars=both("<=", 1.0),
+            summary=True,
+        ),
+        Headline(
+            "unlearned_test_acc",
+            "relabelled model, test accuracy on the original labels",
+            reference="89.79 % (seeds 000/001)",
+            retrained="retrained_test_acc",
+        ),
+        Headline(
+            "original_test_acc",
+            "original model, test accuracy",
+            reference="99.10 / 98.57 % (seeds 000 / 001)",
+            retrained="retrained_test_acc",
+        ),
+        Headline("finetune_seconds", "fine-tuning time (output layer only)", unit="s", digits=0),
+    ),
+    "02_penalty_loss": (
+        Headline(
+            "unlearned_class3_acc",
+            "saliency + bounded penalty, class 3",
+            reference="97.43 -> 99.01 % (seeds 001/000)",
+            bars=per_profile(">=", 98.5, 99.0),
+            summary=True,
+        ),
+        Headline(
+            "unlearned_class6_acc",
+            "saliency + bounded penalty, class 6 on the original labels",
+            reference="99.27 -> 0.00 % (seeds 001/000)",
+            bars=both("<=", 1.0),
+            summary=True,
+        ),
+        Headline(
+            "unlearned_modified_acc",
+            "saliency + bounded penalty, test accuracy on the modified labels",
+            bars=per_profile(">=", 97.0, 99.0),
+        ),
+        Headline(
+            "unlearned_test_acc",
+            "saliency + bounded penalty, test accuracy on the original labels",
+            reference="89.36 % (seeds 001/000)",
+            retrained="retrained_test_acc",
+        ),
+        Headline(
+            "output_layer_only_test_acc",
+            "output layer only (notebook 01's method), test accuracy",
+            retrained="retrained_test_acc",
+        ),
+        Headline(
+            "seed000_penalty_test_acc",
+            "seed 000's unbounded penalty, test accuracy",
+            reference="its loss went negative (seed 000)",
+        ),
+        Headline("original_test_acc", "original model, test accuracy", retrained="retrained_test_acc"),
+        Headline("finetune_seconds", "fine-tuning time", unit="s", digits=0),
+    ),
+    "03_distillation": (
+        Headline(
+            "student_modified_acc",
+            "distilled student, test accuracy on the modified labels",
+            reference="99.16 % (seed 000)",
+            bars=per_profile(">=", 96.0, 99.2),
+            summary=True,
+        ),
+        Headline(
+            "student_class6_acc",
+            "distilled student, class 6 on the original labels",
+            bars=per_profile("<=", 1.0, 0.5),
+            summary=True,
+        ),
+        Headline(
+            "student_test_acc",
+            "distilled student, test accuracy on the original labels",
+            reference="89.65 % (seed 000)",
+            retrained="retrained_test_acc",
+        ),
+        Headline("leaky_student_class6_acc", "student taught the teacher's 6 (targets not moved), class 6"),
+        Headline("bad_teacher_class6_acc", "bad-teacher student, class 6"),
+        Headline(
+            "bad_teacher_test_acc",
+            "bad-teacher student, test accuracy on the original labels",
+            retrained="retrained_test_acc",
+        ),
+        Headline("teacher_test_acc", "teacher (original model), test accuracy", retrained="retrained_test_acc"),
+        Headline("student_seconds", "student training time", unit="s", digits=0),
+    ),
+    "04_zero_shot": (
+        Headline(
+            "gkt_retain_acc",
+            "GKT (β = 250), retain accuracy at the stopping rule's snapshot",
+            reference="97.12 % (paper, quoted by seed 002)",
+            bars=per_profile(">=", 90.0, 97.0, graded=False),
+            retrained="retrained_retain_acc",
+            summary=True,
+        ),
+        Headline(
+            "gkt_forget_acc",
+            "GKT (β = 250), forget accuracy at the stopping rule's snapshot",
+            bars=both("<=", 1.0, graded=False),
+            summary=True,
+        ),
+        Headline("gkt_final_forget_acc", "GKT (β = 250), forget accuracy at the end of the run"),
+        Headline(
+            "gkt_entropy_retain_acc",
+            "GKT + entropy filter 0.6, retain accuracy",
+            reference="98.3 % in 500 epochs, against 850 without (paper, quoted by seed 002)",
+            retrained="retrained_retain_acc",
+        ),
+        Headline(
+            "gkt_beta0_retain_acc", "GKT without attention (β = 0), retain accuracy", retrained="retrained_retain_acc"
+        ),
+        Headline(
+            "emmn_retain_acc",
+            "EMMN (zero-shot), retain accuracy",
+            reference="10.57 % (paper, quoted by seed 002)",
+            retrained="retrained_retain_acc",
+        ),
+        Headline("emmn_forget_acc", "EMMN (zero-shot), forget accuracy"),
+        Headline(
+            "unsir_retain_acc",
+            "UNSIR (50 real retain images per class), retain accuracy",
+            retrained="retrained_retain_acc",
+        ),
+        Headline(
+            "original_retain_acc",
+            "original model, retain accuracy",
+            reference="97.84 % (paper, quoted by seed 002)",
+            retrained="retrained_retain_acc",
+        ),
+        Headline(
+            "retrained_retain_acc",
+            "retrained model (gold standard), retain accuracy",
+            reference="99.25 % (paper, quoted by seed 002)",
+        ),
+        Headline(
+            "ain_gkt",
+            "anamnesis index, GKT (β = 250) at the snapshot (retrained = 1)",
+            unit="",
+            reached="ain_gkt_reached",
+        ),
+        Headline("ain_emmn", "anamnesis index, EMMN (retrained = 1)", unit="", reached="ain_emmn_reached"),
+        Headline(
+            "ain_original", "anamnesis index, original model (retrained = 1)", unit="", reached="ain_original_reached"
+        ),
+    ),
+    "05_deepinversion": (
+        Headline(
+            "student_retain_acc",
+            "DeepInversion student (zero-shot), retain accuracy on real test images",
+            reference="40-50 % from 100 img/class, 80-85 % from 6,000 (seed 002)",
+            bars=per_profile(">=", 95.0, 97.0),
+            retrained="retrained_retain_acc",
+            summary=True,
+        ),
+        Headline(
+            "student_forget_acc",
+            "DeepInversion student (zero-shot), forget accuracy on real test images",
+            bars=both("<=", 1.0),
+            summary=True,
+        ),
+        Headline(
+            "images_per_class",
+            "dreamed images per retained class",
+            unit="images",
+            digits=0,
+            reference="100 / 6,000 (seed 002)",
+        ),
+        Headline(
+            "synthesis_seconds",
+            "DeepInversion synthesis time",
+            unit="s",
+            digits=0,
+            reference="7 min for 100 img/class, 7-8 h for 6,000 (seed 002)",
+        ),
+        Headline("student_seconds", "student training time", unit="s", digits=0),
+        Headline("retrain_seconds", "retraining from scratch on the real retain data, time", unit="s", digits=0),
+        Headline("images_per_second", "synthesis speed", unit="images/s", digits=1),
+        Headline("teacher_acc_on_synthetic", "teacher's accuracy on the dreamed images"),
+        Headline("original_retain_acc", "original model (teacher), retain accuracy", retrained="retrained_retain_acc"),
+    ),
+}
+
+
+def headlines(notebook: str) -> tuple[Headline, ...]:
+    """The headline metrics of a notebook, by its stem (``01_relabel_freeze``); none for an unknown notebook."""
+    return HEADLINES.get(notebook, ())
+
+
+def bar(notebook: str, key: str, profile: str) -> Bar | None:
+    """The profile's bar for one metric of a notebook, or None where it has none."""
+    for entry in headlines(notebook):
+        if entry.key == key:
+            return entry.bars.get(profile)
+    raise KeyError(f"{notebook} has no headline metric {key!r}")
