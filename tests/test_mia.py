@@ -124,18 +124,24 @@ def test_mia_efficacy_is_salun_svc_on_the_confidence():
     assert mia.mia_efficacy_from_confidences(retain, test, np.full(20, 0.4)) == 1.0
 
 
-def test_mia_efficacy_of_a_model_uses_as_many_retain_as_test_images():
+def test_mia_efficacy_of_a_model_balances_retain_and_test_images():
     model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
     gen = torch.Generator().manual_seed(0)
-    retain = TensorData(torch.randn(40, 1, 2, 2, generator=gen), torch.randint(0, 2, (40,), generator=gen))
-    test = TensorData(torch.randn(10, 1, 2, 2, generator=gen), torch.randint(0, 2, (10,), generator=gen))
-    forget = TensorData(torch.randn(7, 1, 2, 2, generator=gen), torch.randint(0, 2, (7,), generator=gen))
-    pick = torch.randperm(40, generator=torch.Generator().manual_seed(5))[:10]
-    conf = [mia.true_class_confidence(model, d, device="cpu") for d in (retain.subset(pick), test, forget)]
-    expected = mia.mia_efficacy_from_confidences(*conf)
-    assert mia.mia_efficacy(model, retain, test, forget, device="cpu", seed=5) == expected
+
+    def random_data(n: int) -> TensorData:
+        return TensorData(torch.randn(n, 1, 2, 2, generator=gen), torch.randint(0, 2, (n,), generator=gen))
+
+    big, small, forget = random_data(40), random_data(10), random_data(7)
+    pick = torch.randperm(40, generator=torch.Generator().manual_seed(5))[:10]  # the larger set, cut to 10
+    for retain, test, members, nonmembers in (
+        (big, small, big.subset(pick), small),
+        (small, big, small, big.subset(pick)),
+    ):
+        conf = [mia.true_class_confidence(model, d, device="cpu") for d in (members, nonmembers, forget)]
+        expected = mia.mia_efficacy_from_confidences(*conf)
+        assert mia.mia_efficacy(model, retain, test, forget, device="cpu", seed=5) == expected
     with pytest.raises(ValueError, match="one set is empty"):
-        mia.mia_efficacy(model, retain.subset(torch.tensor([], dtype=torch.long)), test, forget, device="cpu")
+        mia.mia_efficacy(model, big.subset(torch.tensor([], dtype=torch.long)), small, forget, device="cpu")
 
 
 def test_threshold_attack_by_hand():

@@ -164,14 +164,16 @@ def mia_efficacy(
 ) -> float:
     """MIA-efficacy of Jia et al. (2023) / SalUn on ``model``: the share of ``forget`` judged non-member.
 
-    As SalUn, the shadow members are as many retain images as there are test images (SalUn takes the first
-    ones; here a random subset drawn with ``seed``).
+    The SVC learns from as many shadow members (retain images) as shadow non-members (test images): SalUn takes
+    the first ``len(test)`` retain images (its retain set is the larger); here the larger set is cut to the
+    smaller one's size at random (``seed``), so an unbalanced pair cannot teach the SVC to answer the majority.
     """
     if len(retain) == 0 or len(test) == 0:
         raise ValueError("MIA-efficacy needs retain images (members) and test images (non-members): one set is empty")
-    if len(retain) > len(test):
-        pick = torch.randperm(len(retain), generator=torch.Generator().manual_seed(seed))[: len(test)]
-        retain = retain.subset(pick)
+    gen = torch.Generator().manual_seed(seed)
+    m = min(len(retain), len(test))
+    retain = retain.subset(torch.randperm(len(retain), generator=gen)[:m]) if len(retain) > m else retain
+    test = test.subset(torch.randperm(len(test), generator=gen)[:m]) if len(test) > m else test
     return mia_efficacy_from_confidences(
         true_class_confidence(model, retain, device),
         true_class_confidence(model, test, device),
