@@ -4,14 +4,17 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from unlearnlab.course import build as B
 from unlearnlab.course import grade as G
 from unlearnlab.course import notebooks as nbs
+from unlearnlab.course import referee as R
 from unlearnlab.course.run import run_all
 
 
@@ -29,7 +32,7 @@ def _answer(q, source):
     return cell
 
 
-def _check(q, points, source, output=None):
+def _check(q, points, source):
     cell = new_code_cell(source)
     cell.id = f"{q}-check"
     cell.metadata["nbgrader"] = {
@@ -41,15 +44,11 @@ def _check(q, points, source, output=None):
         "solution": False,
         "task": False,
     }
-    cell.metadata["tags"] = [nbs.CHECK_TAG]
-    if output is not None:
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]
-        cell.execution_count = 1
     return cell
 
 
-def tiny_solution(stored=True):
-    """A two-question solution notebook with stored check outputs."""
+def tiny_solution():
+    """A two-question solution notebook: a function question (q1) and a value question (q2)."""
     params = new_code_cell('PROFILE = "auto"\nSEED = 0\nDEVICE = "auto"')
     params.id, params.metadata["tags"] = "parameters", ["parameters"]
     intro = new_markdown_cell("# 99 · tiny")
@@ -63,19 +62,9 @@ def tiny_solution(stored=True):
         params,
         setup,
         _answer("q1", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"),
-        _check(
-            "q1",
-            2,
-            'check("Q1 double", 2, ("double(3) is 6", double(3) == 6))',
-            "Q1 double: PASS (2/2 points)\n" if stored else None,
-        ),
+        _check("q1", 2, 'check("Q1 double", 2, ("double(3) is 6", lambda: double(3) == 6))'),
         _answer("q2", "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION"),
-        _check(
-            "q2",
-            3,
-            'check("Q2 answer", 3, ("answer is 42", answer == 42))',
-            "Q2 answer: PASS (3/3 points)\n" if stored else None,
-        ),
+        _check("q2", 3, 'check("Q2 answer", 3, ("answer is 42", lambda: answer == 42))'),
         rec,
     ]
     nb = new_notebook(cells=cells)
@@ -108,21 +97,33 @@ def test_build_writes_exercises_idempotently(course):
     nb = nbs.read(course / "exercises" / "99_tiny.ipynb")
     cells = {c.id: c for c in nb.cells}
     assert "raise NotImplementedError()" in cells["q1-answer"].source and "2 * x" not in cells["q1-answer"].source
-    assert cells["q1-check"].outputs[0]["text"] == "Q1 double: PASS (2/2 points)\n"
-    assert cells["q1-check"].execution_count == 1 and cells["setup"].execution_count is None
+    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
     assert nb.metadata["unlearnlab"]["exercise"] == "99_tiny"
+    assert cells["q1-check"].metadata["deletable"] is False and cells["q1-check"].metadata["editable"] is False
+    assert cells["q1-answer"].metadata["deletable"] is False and "editable" not in cells["q1-answer"].metadata
+    assert cells["q1-check"].metadata["nbgrader"]["checksum"] == B.nbgrader_checksum(cells["q1-check"])
 
 
-def test_build_refuses_checks_without_outputs_or_that_fail(tmp_path):
+def test_checksums_match_nbgraders_own(course):
+    nbgrader_utils = pytest.importorskip("nbgrader.utils")
+    nb = nbs.read(course / "exercises" / "99_tiny.ipynb")
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader")]
+    assert graded and all(c.metadata.nbgrader.checksum == nbgrader_utils.compute_checksum(c) for c in graded)
+    graded[0].source += "\n# edited"
+    assert nbgrader_utils.compute_checksum(graded[0]) != graded[0].metadata.nbgrader.checksum
+
+
+def test_executed_outputs_are_dropped_from_solutions_and_exercises(tmp_path):
     (tmp_path / "solutions").mkdir()
-    nbs.write(tiny_solution(stored=False), tmp_path / "solutions" / "99_tiny.ipynb")
-    with pytest.raises(B.BuildError, match="no stored output"):
-        B.build(tmp_path / "solutions", tmp_path / "exercises")
-    failing = tiny_solution()
-    failing.cells[4].outputs[0]["text"] = "Q1 double: FAIL (0/2 points). Not yet: double(3) is 6\n"
-    nbs.write(failing, tmp_path / "solutions" / "99_tiny.ipynb")
-    with pytest.raises(B.BuildError, match="fails its own check"):
-        B.build(tmp_path / "solutions", tmp_path / "exercises")
+    nb = tiny_solution()
+    nb.cells[4].outputs = [nbformat.v4.new_output("stream", name="stdout", text="Q1 double: PASS (2/2 points)\n")]
+    nb.cells[4].execution_count = 3
+    nb.cells[4].metadata["tags"] = [nbs.CHECK_TAG]
+    nbs.write(nb, tmp_path / "solutions" / "99_tiny.ipynb")
+    B.build(tmp_path / "solutions", tmp_path / "exercises")
+    for folder in ("solutions", "exercises"):
+        cell = nbs.read(tmp_path / folder / "99_tiny.ipynb").cells[4]
+        assert cell.outputs == [] and cell.execution_count is None and "tags" not in cell.metadata
 
 
 def test_build_validates_conventions(tmp_path):
@@ -133,9 +134,9 @@ def test_build_validates_conventions(tmp_path):
     with pytest.raises(B.BuildError, match="tagged 'parameters'"):
         B.build(tmp_path / "solutions", tmp_path / "exercises")
     nb = tiny_solution()
-    nb.cells[4].metadata["tags"] = []
+    nb.cells[4].metadata["nbgrader"]["points"] = 0
     nbs.write(nb, tmp_path / "solutions" / "99_tiny.ipynb")
-    with pytest.raises(B.BuildError, match="nbval-check-output"):
+    with pytest.raises(B.BuildError, match="points > 0"):
         B.build(tmp_path / "solutions", tmp_path / "exercises")
 
 
@@ -172,38 +173,114 @@ def _submission(course, name, edit):
     return path
 
 
-def test_grading_end_to_end(course):
-    subs = course / "submissions"
+@pytest.fixture()
+def refereed(monkeypatch):
+    """A referee for the tiny notebook's function question, as the course's notebooks have."""
 
-    def wrong_q1(cells, nb):
-        cells["q1-answer"].source = "def double(x):\n    return x + 2"
+    def cases(gen):
+        return [{"args": [int(torch.randint(-1000, 1000, (1,), generator=gen))]} for _ in range(3)]
+
+    monkeypatch.setitem(R.QUESTIONS, ("99_tiny", "q1"), R.FunctionQuestion("double", cases, lambda x: 2 * x))
+
+
+ATTACKS = {  # answer to q1 (q2 is answered correctly unless said otherwise): a hostile or broken student
+    "wrong_q1": "def double(x):\n    return x + 2",
+    "endless": "while True:\n    pass",
+    "stubborn": "while True:\n    try:\n        while True:\n            pass\n"
+    "    except KeyboardInterrupt:\n        pass",
+    "exits": "import os\nos._exit(0)",
+    "own_check": "def double(x):\n    return x\n\n\ndef check(*args, **kwargs):\n"
+    '    print("Q1 double: PASS (2/2 points)")',
+    "patcher": (
+        "import builtins\nimport unlearnlab.grading as g\n"
+        "g.check.__code__ = (lambda *a, **k: None).__code__\nbuiltins.bool = lambda x: True\n"
+        "get_ipython().input_transformers_post.append(lambda lines: ['print(\"Q1 double: PASS (2/2 points)\")'])\n"
+        "def double(x):\n    return 0"
+    ),
+    "hard_coded": "def double(x):\n    return {3: 6}.get(x, 0)",
+    "killer": (
+        "import os, signal\nopen('report.xml', 'w').write('<testsuite/>')\n"
+        "for pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n"
+        "        pass\ndef double(x):\n    return 0"
+    ),
+}
+
+
+def test_grading_end_to_end_and_every_attack_earns_nothing(course, refereed):
+    subs, exercise = course / "submissions", course / "exercises" / "99_tiny.ipynb"
+    pristine = exercise.read_bytes()
+    vandal = (  # rewrites the pristine exercise and leaves a daemon that would do it later
+        f"import pathlib, subprocess\ntry:\n    pathlib.Path({str(exercise)!r}).write_text('{{}}')\nexcept OSError:\n"
+        f"    pass\nsubprocess.Popen(['sh', '-c', 'sleep 4; echo 1 > {course}/pwned; echo 1 > /tmp/unlearnlab-pwned'],"
+        " start_new_session=True)\ndef double(x):\n    return 2 * x"
+    )
+
+    def answer(q1=None, q2="answer = 42"):
+        def edit(cells, nb):
+            if q1 is not None:
+                cells["q1-answer"].source = q1
+            cells["q2-answer"].source = q2
+
+        return edit
 
     def tampered(cells, nb):
         cells["q2-answer"].source = "answer = 41"
         cells["q2-check"].source = 'print("Q2 answer: PASS (3/3 points)")'
         nb.cells = [cells["q2-check"]] + [c for c in nb.cells if c.id not in ("q2-check", "q1-check")]
 
-    def endless(cells, nb):
-        cells["q1-answer"].source = "while True:\n    pass"
-
     _submission(course, "99_perfect", lambda cells, nb: None)
-    _submission(course, "99_wrong_q1", wrong_q1)
     _submission(course, "99_tampered", tampered)
-    _submission(course, "99_endless", endless)
+    _submission(course, "99_vandal", answer(vandal))
+    _submission(course, "99_debug_print", answer("def double(x):\n    print('debug', x)\n    return 2 * x"))
+    for name, source in ATTACKS.items():
+        _submission(course, f"99_{name}", answer(source))
+    _submission(course, "99_unsolved", answer("raise NotImplementedError()", "raise NotImplementedError()"))
+    steer = nbformat.v4.new_notebook(metadata={"unlearnlab": {"exercise": "../solutions/99_tiny"}})
+    nbs.write(steer, subs / "99_steer.ipynb")
     (subs / "99_corrupt.ipynb").write_text("{ not json")
     rows = {r.submission: r for r in G.grade_all([subs], exercises=course / "exercises", timeout=10, jobs=2)}
-    assert rows["99_perfect"].points == {"q1": 2, "q2": 3}
-    assert rows["99_wrong_q1"].points == {"q1": 0, "q2": 3}
-    assert rows["99_wrong_q1"].feedback == ["q1: Q1 double: FAIL (0/2 points). Not yet: double(3) is 6"]
+
+    assert rows["99_perfect"].points == {"q1": 2, "q2": 3} and rows["99_perfect"].flags == []
+    assert rows["99_debug_print"].points == {"q1": 2, "q2": 3}, rows["99_debug_print"].feedback
+    assert rows["99_vandal"].points == {"q1": 2, "q2": 3} and "file writes" in rows["99_vandal"].flags
     assert rows["99_tampered"].points == {"q1": 2, "q2": 0}
-    assert rows["99_endless"].points == {"q1": 0, "q2": 3}
+    assert rows["99_wrong_q1"].feedback == ["q1: Q1 double: FAIL (0/2 points). Not yet: double(3) is 6"]
+    for name in ATTACKS:
+        assert rows[f"99_{name}"].points == {"q1": 0, "q2": 3}, (name, rows[f"99_{name}"].feedback)
     assert "q1_answer: timed out" in rows["99_endless"].feedback
-    assert rows["99_corrupt"].total == 0 and "not a valid Jupyter notebook" in rows["99_corrupt"].feedback[0]
-    G.write_csv(list(rows.values()), course / "grades.csv")
-    with open(course / "grades.csv") as f:
+    assert any("stopped or hung the kernel" in f for f in rows["99_stubborn"].feedback)
+    assert any("stopped or hung the kernel" in f for f in rows["99_exits"].feedback)
+    assert any("fresh inputs" in f for f in rows["99_hard_coded"].feedback)
+    assert {"get_ipython", "builtins", "__code__"} <= set(rows["99_patcher"].flags)
+    assert {"os.kill", "file writes"} <= set(rows["99_killer"].flags) and "os._exit" in rows["99_exits"].flags
+    assert rows["99_unsolved"].total == 0 and rows["99_steer"].total == 0 and rows["99_steer"].exercise == "99_tiny"
+    assert rows["99_corrupt"].total == 0 and not rows["99_corrupt"].graded
+    assert "not a valid Jupyter notebook" in rows["99_corrupt"].feedback[0]
+    import time
+
+    time.sleep(5)  # past the vandal's daemon: it died with its sandbox
+    assert exercise.read_bytes() == pristine
+    assert not (course / "pwned").exists() and not Path("/tmp/unlearnlab-pwned").exists()
+    G.write_csv(list(rows.values()), course / "out" / "grades.csv")
+    with open(course / "out" / "grades.csv") as f:
         table = {r["submission"]: r for r in csv.DictReader(f)}
     assert table["99_perfect"]["total"] == "5" and table["99_perfect"]["max"] == "5"
     assert table["99_wrong_q1"]["q1"] == "0" and table["99_wrong_q1"]["q2"] == "3"
+    assert "__code__" in table["99_patcher"]["flags"]
+
+
+def test_cli_grade_needs_an_output_folder_and_fails_on_ungradable_input(course, tmp_path):
+    (tmp_path / "99_corrupt.ipynb").write_text("{ not json")
+    cmd = [sys.executable, "-m", "unlearnlab.cli", "grade", str(tmp_path / "99_corrupt.ipynb")]
+    assert subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path).returncode == 2
+    out = tmp_path / "grades"
+    proc = subprocess.run(
+        [*cmd, "--out", str(out), "--exercise", str(course / "exercises" / "99_tiny.ipynb")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1 and (out / "grades.csv").is_file() and not (tmp_path / "grades.csv").exists()
 
 
 def test_run_writes_results_and_report_and_names_the_failing_cell(course, tmp_path):
@@ -249,7 +326,7 @@ def test_cli_run_exits_non_zero_on_failure(course, tmp_path):
 
 
 def test_build_can_limit_itself_to_named_notebooks(course):
-    nbs.write(tiny_solution(stored=False), course / "solutions" / "98_unrun.ipynb")
+    nbs.write(tiny_solution(), course / "solutions" / "98_unrun.ipynb")
     assert B.build(course / "solutions", course / "exercises", only=["99_tiny.ipynb"]) == [
         course / "exercises" / "99_tiny.ipynb"
     ]

@@ -81,10 +81,24 @@ def test_grader_is_fair_on_notebook_01(tmp_path):
     def endless(cells, nb):
         cells["q1-answer"].source = "while True:\n    pass"
 
-    for name, edit in (("wrong_q1", wrong_q1), ("tampered", tampered), ("endless", endless)):
+    def forger(cells, nb):  # wrong answers, a patched kernel, the solutions read from disk, the original handed in
+        cells["q1-answer"].source = (
+            "import unlearnlab.grading as g\ng.check.__code__ = (lambda *a, **k: None).__code__\n"
+            "def relabel_targets(y, mapping):\n    return {6: 3}.get(y, y) if not hasattr(y, 'clone') else y"
+        )
+        cells["q2-answer"].source = (
+            "from pathlib import Path\nimport unlearnlab\n"
+            "exec(Path(unlearnlab.__file__).parents[1].joinpath('solutions', '01_relabel_freeze.ipynb').read_text())"
+        )
+        cells["q3-answer"].source = "import unlearnlab.course.referee as r\nr.result_conditions = lambda *a, **k: []\n"
+        cells["q3-answer"].source += "unlearned = model"
+
+    for name, edit in (("wrong_q1", wrong_q1), ("tampered", tampered), ("endless", endless), ("forger", forger)):
         _submission(tmp_path, name, edit)
     rows = {r.submission: r for r in G.grade_all([tmp_path], EXERCISES, timeout=60, jobs=2)}
     assert rows["01_wrong_q1"].points == {"q1": 0, "q2": 2, "q3": 3}, rows["01_wrong_q1"].feedback
     assert rows["01_tampered"].points == {"q1": 2, "q2": 0, "q3": 3}, rows["01_tampered"].feedback
     assert rows["01_endless"].points == {"q1": 0, "q2": 2, "q3": 3}, rows["01_endless"].feedback
     assert "q1_answer: timed out" in rows["01_endless"].feedback
+    assert rows["01_forger"].points == {"q1": 0, "q2": 0, "q3": 0}, rows["01_forger"].feedback
+    assert {"__code__", "solutions"} <= set(rows["01_forger"].flags)

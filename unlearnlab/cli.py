@@ -66,8 +66,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     root = course_root()
     try:
-        executed = Path(args.executed) if args.executed else None
-        written = build(root / "solutions", root / "exercises", executed, [Path(n).name for n in args.notebooks])
+        written = build(root / "solutions", root / "exercises", [Path(n).name for n in args.notebooks])
     except BuildError as err:
         print(f"build failed: {err}", file=sys.stderr)
         return 1
@@ -76,20 +75,34 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    """Grade submissions and write a CSV of points per question."""
+    """Grade submissions into a folder the TA names; exit 1 when any submission could not be graded."""
     from .course.grade import grade_all, write_csv
+    from .course.sandbox import NO_SANDBOX_WARNING, bwrap_works
 
+    if not args.out and not args.csv:
+        print("name an output folder with --out DIR (grades.csv is written there)", file=sys.stderr)
+        return 2
+    if not bwrap_works():
+        print(f"WARNING: {NO_SANDBOX_WARNING}", file=sys.stderr)
+    csv_path = Path(args.csv) if args.csv else Path(args.out) / "grades.csv"
     rows = grade_all(
         [Path(p) for p in args.submissions],
         timeout=args.timeout,
         jobs=args.jobs,
         exercise=Path(args.exercise) if args.exercise else None,
+        hidden=(csv_path.resolve().parent,),
     )
-    write_csv(rows, Path(args.csv))
+    write_csv(rows, csv_path)
     for row in rows:
-        print(f"{row.submission:30s} {row.total:3d}/{sum(row.max_points.values()):<3d} {' | '.join(row.feedback)}")
-    print(f"wrote {args.csv}")
-    return 0
+        flags = f" [review: {', '.join(row.flags)}]" if row.flags else ""
+        print(
+            f"{row.submission:30s} {row.total:3d}/{sum(row.max_points.values()):<3d} {' | '.join(row.feedback)}{flags}"
+        )
+    print(f"wrote {csv_path}")
+    ungraded = [r.submission for r in rows if not r.graded]
+    if ungraded or not rows:
+        print(f"could not grade: {', '.join(ungraded) or 'no submissions found'}", file=sys.stderr)
+    return 1 if ungraded or not rows else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,12 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="regenerate exercises/ from solutions/")
     build.add_argument("notebooks", nargs="*", help="solution notebooks to build (default: all)")
-    build.add_argument("--executed", help="folder of executed solutions (from `run`) to take check outputs from")
     build.set_defaults(func=cmd_build)
 
     grade = sub.add_parser("grade", help="grade submissions (nbval) and write points per question")
     grade.add_argument("submissions", nargs="+", help="submitted notebooks, or folders of them")
-    grade.add_argument("--csv", default="grades.csv", help="output CSV (default: grades.csv)")
+    grade.add_argument("--out", help="output folder for grades.csv (required unless --csv is given)")
+    grade.add_argument("--csv", help="output CSV path (default: OUT/grades.csv)")
     grade.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell (default: 300)")
     grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores / 2)")
     grade.add_argument("--exercise", help="the exercise notebook (default: from the submission)")

@@ -1,27 +1,76 @@
 """Helpers for check cells: one stable line of text per question, never a raw float.
 
-nbval compares a check cell's output with the one stored from the solutions run, so the printed text must
-not depend on timing, hardware or the exact numbers: ``PASS`` lines match, a ``FAIL`` line does not.
+A check prints ``"<question>: PASS (p/p points)"`` or a ``FAIL`` line with a hint, and **raises** on FAIL, so
+that nbval, nbgrader and otter all score the cell the same way (nbgrader fails a test cell only when it raises
+or writes to stderr). A check cell is feedback for the student; ``unlearnlab grade`` also decides each question
+outside the student's kernel (``unlearnlab.course.referee``), with the model a result check hands over through
+:func:`submit_model`.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
 
-def check(question: str, points: int, *conditions: tuple[str, bool]) -> None:
-    """Print ``"<question>: PASS (p/p points)"`` when every condition holds, else ``FAIL`` with the first failed one.
+import torch
+from torch import nn
 
-    Each condition is ``(description, passed)``; the description is the hint a student sees on failure.
-    Returns nothing, so a check cell's only output is that line.
+ARTEFACTS_ENV = "UNLEARNLAB_ARTEFACTS"  # set by the grader: the folder where result checks leave their model
+
+Condition = tuple[str, "bool | Callable[[], object]"]
+
+
+class CheckFailedError(AssertionError):
+    """A check cell's question is not answered yet; the message is the FAIL line."""
+
+
+def _holds(condition: bool | Callable[[], object]) -> tuple[bool, str]:
+    """Whether a condition holds; a callable is evaluated here, so a wrong type fails with its hint, not a traceback."""
+    if not callable(condition):
+        return bool(condition), ""
+    try:
+        return bool(condition()), ""
+    except Exception as err:  # a wrong answer of any type: report it as the hint's failure
+        return False, f" (checking it raised {type(err).__name__}: {err})"
+
+
+def check(question: str, points: int, *conditions: Condition) -> None:
+    """Print ``"<question>: PASS (p/p points)"`` when every condition holds, else print ``FAIL`` and raise.
+
+    Each condition is ``(description, passed)``; ``passed`` is a bool or a function of no arguments returning
+    one (preferred: an answer of the wrong type then fails with the description as its hint). The first failed
+    description is the hint a student sees; :class:`CheckFailedError` carries the same FAIL line.
     """
     if not conditions:
         raise ValueError("a check needs at least one condition: a check that cannot fail grades nothing")
-    failed = [text for text, ok in conditions if not bool(ok)]
-    if failed:
-        print(f"{question}: FAIL (0/{points} points). Not yet: {failed[0]}")
-    else:
-        print(f"{question}: PASS ({points}/{points} points)")
+    for text, condition in conditions:
+        ok, why = _holds(condition)
+        if not ok:
+            line = f"{question}: FAIL (0/{points} points). Not yet: {text}{why}"
+            print(line)
+            raise CheckFailedError(line)
+    print(f"{question}: PASS ({points}/{points} points)")
 
 
 def within(value: float, target: float, tol: float) -> bool:
     """``|value - target| <= tol``, for conditions on floats."""
     return abs(float(value) - float(target)) <= tol
+
+
+def submit_model(grade_id: str, model: nn.Module) -> Path | None:
+    """Hand ``model``'s weights to the grader, which evaluates them in its own process.
+
+    Writes ``<grade_id>.pt`` (a CPU ``state_dict``) into ``$UNLEARNLAB_ARTEFACTS`` when the grader has set it;
+    does nothing in a student's own session. Returns the file written, if any.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{grade_id}: expected a torch model (nn.Module), got {type(model).__name__}")
+    folder = os.environ.get(ARTEFACTS_ENV)
+    if not folder:
+        return None
+    path = Path(folder) / f"{grade_id}.pt"
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    os.replace(tmp, path)
+    return path

@@ -92,8 +92,9 @@ def _atomic_save(payload: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _load(path: Path, spec: TrainSpec) -> tuple[nn.Module, float] | None:
-    """The cached model, or ``None`` (with a warning) when the file is missing, corrupt or for another spec."""
+def _load(path: Path, spec: TrainSpec, quiet: bool = False) -> tuple[nn.Module, float] | None:
+    """The cached model, or ``None`` (with a warning unless ``quiet``) when the file is missing, corrupt or for
+    another spec."""
     if not path.is_file():
         return None
     try:
@@ -104,7 +105,8 @@ def _load(path: Path, spec: TrainSpec) -> tuple[nn.Module, float] | None:
         model.load_state_dict(payload["state_dict"])
         return model.eval(), float(payload["seconds"])
     except Exception as err:  # any unreadable file means: retrain and overwrite
-        warnings.warn(f"ignoring unusable cache file {path} ({err}); retraining", stacklevel=3)
+        if not quiet:
+            warnings.warn(f"ignoring unusable cache file {path} ({err}); retraining", stacklevel=3)
         return None
 
 
@@ -118,13 +120,15 @@ def get(
     """Load the model ``name`` trained under ``profile``, training and caching it on first use."""
     spec = TrainSpec.from_profile(name, resolve(profile), seed, tuple(exclude_classes))
     path = cache_dir() / "zoo" / f"{name}-{spec.key()}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{path}.lock"):  # processes asking at once wait for a single training run
-        loaded = _load(path, spec)
-        if loaded is None:
-            loaded = train_from_scratch(spec, device)
-            state = {k: v.cpu() for k, v in loaded[0].state_dict().items()}
-            _atomic_save({"key": spec.key(), "spec": asdict(spec), "seconds": loaded[1], "state_dict": state}, path)
+    loaded = _load(path, spec, quiet=True)  # a cached model needs no lock (and a read-only cache works)
+    if loaded is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{path}.lock"):  # processes asking at once wait for a single training run
+            loaded = _load(path, spec)
+            if loaded is None:
+                loaded = train_from_scratch(spec, device)
+                state = {k: v.cpu() for k, v in loaded[0].state_dict().items()}
+                _atomic_save({"key": spec.key(), "spec": asdict(spec), "seconds": loaded[1], "state_dict": state}, path)
     model, seconds = loaded
     return ZooEntry(model.to(pick_device(device)).eval(), seconds, path)
 

@@ -1,13 +1,15 @@
 """``unlearnlab build``: solutions -> exercises (DESIGN.md section 5).
 
-Answer regions become ``# YOUR CODE HERE`` + ``raise NotImplementedError()``; check cells keep the expected
-output and execution count of an executed solutions run; every other output is cleared. The same input gives
-byte-identical files.
+Answer regions become ``# YOUR CODE HERE`` + ``raise NotImplementedError()``. Every output is cleared (a student
+never sees a PASS they did not earn: check cells raise on FAIL, so no stored output is needed to grade them).
+Exercises carry nbgrader's lock metadata and checksums, so ``nbgrader validate`` notices an edited check cell.
+The same input gives byte-identical files.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -60,51 +62,54 @@ def _validate(nb: NotebookNode, name: str) -> None:
             meta = nbs.grading(cell)
             if not meta.get("grade_id") or int(meta.get("points", 0)) <= 0:
                 raise BuildError(f"{where}: a check cell needs nbgrader grade_id and points > 0")
-            if nbs.CHECK_TAG not in cell.metadata.get("tags", []):
-                raise BuildError(f"{where}: a check cell needs the tag {nbs.CHECK_TAG!r}")
     graded = [nbs.grading(c)["grade_id"] for c in nb.cells if nbs.is_check(c)]
     if len(set(graded)) != len(graded):
         raise BuildError(f"{name}: two check cells share a grade_id")
 
 
-def _stored_check_outputs(solution: NotebookNode, executed: NotebookNode | None, name: str) -> dict[str, tuple]:
-    """``{cell id: (outputs, execution_count)}`` for each check cell, from the executed run or the solution."""
-    source = {c.id: c for c in executed.cells} if executed is not None else {}
-    stored = {}
-    for cell in solution.cells:
-        if not nbs.is_check(cell):
-            continue
-        ran = source.get(cell.id, cell)
-        outputs = [o for o in ran.get("outputs", []) if o.get("output_type") == "stream"]
-        text = "".join(o.get("text", "") for o in outputs)
-        if not outputs or ran.get("execution_count") is None:
-            raise BuildError(
-                f"{name}, cell {cell.id}: the check has no stored output; run the solutions "
-                "(unlearnlab run) and build with --executed, since nbval skips unrun cells"
-            )
-        if "PASS" not in text or "FAIL" in text:
-            raise BuildError(f"{name}, cell {cell.id}: the solution fails its own check: {text.strip()!r}")
-        stored[cell.id] = ([_clean_output(o) for o in outputs], ran.execution_count)
-    return stored
-
-
-def _clean_output(output: NotebookNode) -> NotebookNode:
-    return NotebookNode(output_type="stream", name=output.get("name", "stdout"), text=output.get("text", ""))
-
-
-def _normalised(nb: NotebookNode, stored: dict[str, tuple]) -> NotebookNode:
-    """A copy with outputs kept only on check cells and notebook metadata reduced to the kernel."""
+def _normalised(nb: NotebookNode) -> NotebookNode:
+    """A copy with no outputs, notebook metadata reduced to the kernel, and no output-comparison tags."""
     nb = copy.deepcopy(nb)
     nb.metadata = NotebookNode({k: nb.metadata[k] for k in KEEP_NOTEBOOK_METADATA if k in nb.metadata})
     nb.metadata["kernelspec"] = NotebookNode(display_name="Python 3", language="python", name="python3")
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
-        if cell.cell_type != "code":
-            continue
-        cell.outputs, cell.execution_count = stored.get(cell.id, ([], None))
-        cell.outputs = copy.deepcopy(cell.outputs)
+        tags = [t for t in cell.metadata.get("tags", []) if t != nbs.CHECK_TAG]
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     return nb
+
+
+def nbgrader_checksum(cell: NotebookNode) -> str:
+    """nbgrader's checksum of a graded, answer or locked cell (``nbgrader.utils.compute_checksum``, 0.9)."""
+    meta = nbs.grading(cell)
+    grade, solution = bool(meta.get("grade")), bool(meta.get("solution"))
+    locked = not solution and (grade or bool(meta.get("locked")))
+    parts = [cell.source, cell.cell_type, str(grade), str(solution), str(locked), meta["grade_id"]]
+    if grade:
+        parts.append(str(float(meta["points"])))
+    digest = hashlib.md5()  # nbgrader's choice; an integrity marker, not a security boundary
+    for part in parts:
+        digest.update(part.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _lock(cell: NotebookNode) -> None:
+    """nbgrader's lock metadata: checks can be neither deleted nor edited, answer cells not deleted."""
+    meta = cell.metadata.get("nbgrader")
+    if not meta:
+        return
+    if nbs.is_check(cell) or meta.get("locked"):
+        cell.metadata["deletable"], cell.metadata["editable"] = False, False
+    elif nbs.is_answer(cell):
+        cell.metadata["deletable"] = False
+    meta["checksum"] = nbgrader_checksum(cell)
+    meta["cell_type"] = cell.cell_type
 
 
 def exercise_from(solution: NotebookNode, name: str) -> NotebookNode:
@@ -114,11 +119,12 @@ def exercise_from(solution: NotebookNode, name: str) -> NotebookNode:
     for cell in nb.cells:
         if nbs.is_answer(cell) or nbs.BEGIN in cell.source:
             cell.source = strip_solution(cell.source, cell.cell_type, f"{name}, cell {cell.id}")
+        _lock(cell)
     return nb
 
 
-def build(solutions: Path, exercises: Path, executed: Path | None = None, only: list[str] | None = None) -> list[Path]:
-    """Normalise each solution (storing check outputs from ``executed`` when given) and write its exercise.
+def build(solutions: Path, exercises: Path, only: list[str] | None = None) -> list[Path]:
+    """Normalise each solution (no outputs) and write its exercise.
 
     ``only`` limits the build to notebooks with those file names; by default every ``NN_*.ipynb`` is built
     and exercises without a solution are removed.
@@ -135,10 +141,7 @@ def build(solutions: Path, exercises: Path, executed: Path | None = None, only: 
     for path in paths:
         solution = nbs.read(path)
         _validate(solution, path.name)
-        run = executed / path.name if executed is not None else None
-        ran = nbs.read(run) if run is not None and run.is_file() else None
-        stored = _stored_check_outputs(solution, ran, path.name)
-        solution = _normalised(solution, stored)
+        solution = _normalised(solution)
         nbs.write(solution, path)
         target = exercises / path.name
         nbs.write(exercise_from(solution, path.stem), target)
