@@ -16,6 +16,7 @@ from unlearnlab.course import grade as G
 from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import referee as R
 from unlearnlab.course.run import run_all
+from unlearnlab.course.sandbox import bwrap_works
 
 
 def _answer(q, source):
@@ -206,6 +207,7 @@ ATTACKS = {  # answer to q1 (q2 is answered correctly unless said otherwise): a 
 }
 
 
+@pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is missing (apt-get install bubblewrap): no sandbox to test")
 def test_grading_end_to_end_and_every_attack_earns_nothing(course, refereed):
     subs, exercise = course / "submissions", course / "exercises" / "99_tiny.ipynb"
     pristine = exercise.read_bytes()

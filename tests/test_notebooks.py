@@ -3,6 +3,9 @@ unsolved exercises fail every question, exercises/ is in sync with solutions/, a
 
 import os
 import shutil
+import subprocess
+import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -67,11 +70,13 @@ def _submission(folder: Path, name: str, edit) -> Path:
     return path
 
 
+def _in_place_relabel(cells, nb):  # changes the labels in place: the check on the input catches it
+    cells[
+        "q1-answer"
+    ].source = "def relabel_targets(y, mapping):\n    for a, b in mapping.items():\n        y[y == a] = b\n    return y"
+
+
 def test_grader_is_fair_on_notebook_01(tmp_path):
-    def wrong_q1(cells, nb):  # changes the labels in place: the check on the input catches it
-        cells["q1-answer"].source = (
-            "def relabel_targets(y, mapping):\n    for a, b in mapping.items():\n        y[y == a] = b\n    return y"
-        )
 
     def tampered(cells, nb):  # unanswered q2 with a forged check, q1's check deleted, q3's check moved
         cells["q2-answer"].source = "def freeze_all_but_output(model):\n    raise NotImplementedError()"
@@ -93,7 +98,8 @@ def test_grader_is_fair_on_notebook_01(tmp_path):
         cells["q3-answer"].source = "import unlearnlab.course.referee as r\nr.result_conditions = lambda *a, **k: []\n"
         cells["q3-answer"].source += "unlearned = model"
 
-    for name, edit in (("wrong_q1", wrong_q1), ("tampered", tampered), ("endless", endless), ("forger", forger)):
+    attacks = {"wrong_q1": _in_place_relabel, "tampered": tampered, "endless": endless, "forger": forger}
+    for name, edit in attacks.items():
         _submission(tmp_path, name, edit)
     rows = {r.submission: r for r in G.grade_all([tmp_path], EXERCISES, timeout=60, jobs=2)}
     assert rows["01_wrong_q1"].points == {"q1": 0, "q2": 2, "q3": 3}, rows["01_wrong_q1"].feedback
@@ -102,3 +108,43 @@ def test_grader_is_fair_on_notebook_01(tmp_path):
     assert "q1_answer: timed out" in rows["01_endless"].feedback
     assert rows["01_forger"].points == {"q1": 0, "q2": 0, "q3": 0}, rows["01_forger"].feedback
     assert {"__code__", "solutions"} <= set(rows["01_forger"].flags)
+
+
+def _nbgrader_scores(tmp_path: Path, submissions: dict[str, Path]) -> dict[str, dict[str, float]]:
+    """Points per grade_id that a real nbgrader course gives each submission (generate_assignment + autograde)."""
+    gradebook = pytest.importorskip("nbgrader.api")
+    course = tmp_path / "nbgrader-course"
+    (course / "source" / "ps1").mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "01_relabel_freeze.ipynb", course / "source" / "ps1")
+    (course / "nbgrader_config.py").write_text(f"c.CourseDirectory.root = {str(course)!r}\n")
+    nbgrader = [str(Path(sys.executable).with_name("nbgrader"))]
+    run = partial(subprocess.run, cwd=course, capture_output=True, text=True, check=True)
+    run([*nbgrader, "generate_assignment", "ps1", "--force"])
+    for student, path in submissions.items():
+        (course / "submitted" / student / "ps1").mkdir(parents=True)
+        shutil.copy(path, course / "submitted" / student / "ps1" / "01_relabel_freeze.ipynb")
+    run([*nbgrader, "autograde", "ps1", "--force", f"--ExecutePreprocessor.timeout={CELL_TIMEOUT}"])
+    with gradebook.Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {
+            student: {g.name: g.score for g in gb.find_submission_notebook("01_relabel_freeze", "ps1", student).grades}
+            for student in submissions
+        }
+
+
+def test_nbgrader_scores_as_unlearnlab_grade_does(tmp_path):
+    """nbgrader fails a test cell only when it raises: our checks raise, so a wrong answer loses there too."""
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    submissions = {
+        "solved": shutil.copy(ROOT / "solutions" / "01_relabel_freeze.ipynb", folder / "01_solved.ipynb"),
+        "unsolved": shutil.copy(EXERCISES / "01_relabel_freeze.ipynb", folder / "01_unsolved.ipynb"),
+        "wrong": _submission(folder, "wrong", _in_place_relabel),
+    }
+    ours = {r.submission[3:]: r.points for r in G.grade_all([folder], EXERCISES, timeout=CELL_TIMEOUT, jobs=2)}
+    theirs = _nbgrader_scores(tmp_path, {name: Path(path) for name, path in submissions.items()})
+    assert ours == {
+        "solved": {"q1": 2, "q2": 2, "q3": 3},
+        "unsolved": {"q1": 0, "q2": 0, "q3": 0},
+        "wrong": {"q1": 0, "q2": 2, "q3": 3},
+    }
+    assert {name: {q: int(p) for q, p in points.items()} for name, points in theirs.items()} == ours
