@@ -8,12 +8,17 @@ from dataclasses import replace
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from unlearnlab.data import TensorData
+from unlearnlab.methods import gkt as gkt_module
 from unlearnlab.methods.anamnesis import RelearnConfig, anamnesis, anamnesis_index, relearn, steps_to_reach
 from unlearnlab.methods.gkt import (
     CONFIGS,
     Generator,
+    GKTConfig,
+    StoppingRule,
+    _generator_step,
     attention_loss,
     attention_map,
     entropy,
@@ -84,6 +89,20 @@ def test_kl_matches_pytorch_batchmean():
     assert torch.allclose(kl_teacher_student(s, t), F.kl_div(s.log_softmax(1), p_t, reduction="batchmean"))
 
 
+def test_kl_at_temperature_matches_closed_form():
+    gen = torch.Generator().manual_seed(2)
+    s, t = torch.randn(5, 10, generator=gen), torch.randn(5, 10, generator=gen)
+    T = 4.0
+    p_t, log_p_s = (t / T).softmax(1), (s / T).log_softmax(1)
+    manual = T * T * (p_t * (p_t.log() - log_p_s)).sum(1).mean()  # Hinton et al.'s T^2 KL
+    assert torch.allclose(kl_teacher_student(s, t, temperature=T), manual, atol=1e-6)
+    # two hand-made rows: identical logits give 0; logits (0, log 3) against (0, 0) give KL(0.25, 0.75 || 0.5, 0.5)
+    a, b = torch.tensor([[0.0, math.log(3.0)]]), torch.tensor([[0.0, 0.0]])
+    assert float(kl_teacher_student(a, a)) == 0.0
+    expected = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    assert math.isclose(float(kl_teacher_student(b, a)), expected, rel_tol=1e-6)
+
+
 def test_record_activations_hooks_conv_blocks(small_train: TensorData):
     model = build_model("cnn_bn").eval()
     with record_activations(model, ("bn1", "bn2")) as acts:
@@ -94,46 +113,155 @@ def test_record_activations_hooks_conv_blocks(small_train: TensorData):
         pass
 
 
-def test_reinitialise_and_probe_rate(small_train: TensorData):
-    model = build_model("cnn_bn").eval()
+def one_hot_model() -> nn.Module:
+    """A linear model that calls an image class k when its pixel k (of the first ten) is the brightest."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10, bias=False))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight[:, :10] = torch.eye(10)
+    return model
+
+
+def test_probe_rate_counts_forget_predictions():
+    model = one_hot_model().train()
+    probes = torch.zeros(10, 1, 28, 28)
+    probes.view(10, -1)[torch.arange(10), torch.tensor([0, 0, 0, 3, 4, 5, 6, 7, 8, 9])] = 1.0  # three 0s, one 3
+    assert probe_rate(model, probes, (0,)) == 0.3
+    assert probe_rate(model, probes, (0, 3)) == 0.4
+    assert probe_rate(model, probes, (0, 3), batch_size=3) == 0.4  # batching does not change the count
+    assert probe_rate(model, probes, (1,)) == 0.0
+    assert model.training  # the model's mode is restored
+
+
+def test_reinitialise_gives_a_fresh_trainable_copy(small_train: TensorData):
+    model = build_model("cnn_bn")
+    model(small_train.X[:64])  # train-mode pass: the BN running statistics move away from (0, 1)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     student = reinitialise(model)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())  # the teacher is untouched
     assert not torch.equal(student.conv1.weight, model.conv1.weight)
-    assert torch.equal(model.conv1.weight, model.conv1.weight.clone())
-    rate = probe_rate(model, small_train.X[:40], range(10))
-    assert rate == 1.0  # every prediction is one of the ten classes
-    assert 0.0 <= probe_rate(model, small_train.X[:40], (0,)) <= 1.0
+    assert not torch.equal(model.bn1.running_mean, torch.zeros(32))
+    assert torch.equal(student.bn1.running_mean, torch.zeros(32))  # statistics reset too, not the teacher's
+    assert torch.equal(student.bn1.running_var, torch.ones(32))
+    assert all(p.requires_grad for p in student.parameters())
 
 
-def test_generator_shape():
-    X = Generator(z_dim=8).sample(4, torch.Generator().manual_seed(0))
-    assert X.shape == (4, 1, 28, 28)
+def test_stopping_rule_fires_when_the_rate_rises_after_being_low():
+    rule = StoppingRule(min_iterations=10, max_rate=0.05)
+    rates = [(5, 0.0), (10, 0.5), (15, 0.0), (20, 0.05), (25, 0.2), (30, 0.0)]
+    actions = [rule.observe(i, r) for i, r in rates]
+    # before min_iterations: ignored; 0.5 at 10 was never preceded by a low rate: a poor student, not a leak
+    assert actions == ["continue", "continue", "snapshot", "snapshot", "stop", "continue"]
+    assert (rule.snapshot_iteration, rule.stop_iteration) == (20, 25)
+    never = StoppingRule(min_iterations=0, max_rate=0.05)
+    assert [never.observe(i, r) for i, r in [(1, 0.3), (2, 0.4)]] == ["continue", "continue"]
+    assert never.stop_iteration is None and never.snapshot_iteration is None
 
 
-def test_gkt_smoke_and_stopping_rule(small_train: TensorData):
+def test_gate_also_guards_the_generator():
+    """A teacher that calls every image the forget class: the gate keeps nothing, so the generator gets no KL
+    to climb and (without the BN prior) does not move."""
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval()
+    with torch.no_grad():
+        teacher[1].weight.zero_()
+        teacher[1].bias.copy_(torch.tensor([10.0] + [0.0] * 9))  # p(class 0) ~ 1 for any input
+    student = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    generator = Generator(z_dim=8, width=8).train()
+    before = {k: v.detach().clone() for k, v in generator.named_parameters()}
+    opt = torch.optim.Adam(generator.parameters(), lr=0.1)
+    z = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+    loss = _generator_step(generator, teacher, student, z, opt, (0,), GKTConfig(), None)
+    assert loss == 0.0
+    assert all(torch.equal(p, before[k]) for k, p in generator.named_parameters())
+    # the same teacher with the forget class set to 5: every image passes, the generator takes a step
+    loss = _generator_step(generator, teacher, student, z, opt, (5,), GKTConfig(), None)
+    assert loss < 0.0
+    assert not torch.equal(generator.fc.weight, before["fc.weight"])
+
+
+def test_generator_shape_and_standardised_pixels():
+    generator = Generator(z_dim=8, width=16).train()
+    X = generator.sample(6, torch.Generator().manual_seed(0))
+    assert X.shape == (6, 1, 28, 28)
+    # the last BatchNorm has no affine parameters: in train mode the batch's pixels have mean 0 and variance 1
+    assert abs(float(X.detach().mean())) < 1e-5 and math.isclose(
+        float(X.detach().var(unbiased=False)), 1.0, rel_tol=1e-3
+    )
+    assert generator.fc.out_features == 16 * 7 * 7 and generator.body[2].out_channels == 8
+
+
+def test_gkt_smoke(small_train: TensorData):
     teacher = build_model("cnn_bn").eval()
     config = replace(
         CONFIGS["quick"],
         num_iterations=4,
         batch_size=8,
-        student_steps=1,
+        student_steps=2,
+        generator_width=8,
+        bn_weight=1.0,  # the generator prior
+        temperature=2.0,
+        gate_threshold=0.5,  # a random teacher gives every class about 0.1: the gate keeps (nearly) all
         check_every=2,
         min_iterations=2,
-        max_probe_rate=1.0,  # a random teacher: never stop in the first run
+        max_probe_rate=1.0,  # every rate is low: the rule never fires
     )
-    probes = small_train.X[:10]
     calls = []
     result = gkt(
-        teacher, None, config, forget_classes=(0,), probes=probes, monitor=lambda m: calls.append(1) or {"x": 1.0}
+        teacher,
+        None,
+        config,
+        forget_classes=(0,),
+        probes=small_train.X[:10],
+        monitor=lambda m: calls.append(1) or {"x": 1.0},
     )
-    assert result.model is not teacher and len(result.extras["checkpoints"]) == 2 and len(calls) == 2
-    assert result.extras["checkpoints"][0].metrics == {"x": 1.0}
-    assert result.cost.seconds > 0
-    # a probe rate of 1 is always above the limit: the rule fires at the first checkpoint it may act on
-    always = replace(config, max_probe_rate=-1.0)
-    stopped = gkt(teacher, None, always, forget_classes=(0,), probes=probes)
-    assert stopped.extras["stop_iteration"] == 2 and len(stopped.extras["checkpoints"]) == 1
+    checkpoints = result.extras["checkpoints"]
+    assert [c.iteration for c in checkpoints] == [2, 4] and len(calls) == 2
+    assert checkpoints[0].metrics == {"x": 1.0}
+    assert result.extras["stop_iteration"] is None and result.extras["snapshot_iteration"] is None
+    assert result.model is result.extras["final_model"]  # the rule never fired: the final student
+    assert set(result.extras["seconds"]) == {
+        "generator step",
+        "draw and label",
+        "student steps",
+        "probes",
+        "monitor (evaluation)",
+    }
+    assert result.cost.seconds > 0 and result.extras["kept_fraction"] > 0.5
+    assert len(result.history.step_loss) == 4 * 2  # every pseudo-batch passed the gate: two student steps each
     with pytest.raises(ValueError, match="give splits or forget_classes"):
         gkt(teacher, None, config)
+    with pytest.raises(ValueError, match="temperature"):
+        gkt(teacher, None, replace(config, temperature=0.0), forget_classes=(0,))
+
+
+def test_gkt_returns_the_snapshot_when_the_rule_fires(small_train: TensorData, monkeypatch: pytest.MonkeyPatch):
+    teacher = build_model("cnn_bn").eval()
+    config = replace(
+        CONFIGS["quick"],
+        num_iterations=6,
+        batch_size=8,
+        student_steps=1,
+        generator_width=8,
+        gate_threshold=0.5,
+        check_every=1,
+    )
+    rates = iter([0.9, 0.0, 0.0, 0.5, 0.0, 0.0])  # high (a fresh student), low, low, then the class comes back
+    monkeypatch.setattr(gkt_module, "probe_rate", lambda *args, **kwargs: next(rates))
+    config = replace(config, min_iterations=1)
+    result = gkt(teacher, None, config, forget_classes=(0,), probes=small_train.X[:4])
+    assert result.extras["stop_iteration"] == 4 and result.extras["snapshot_iteration"] == 3
+    assert [c.iteration for c in result.extras["checkpoints"]] == [1, 2, 3, 4]  # stopped at the rule
+    assert result.model is not result.extras["final_model"]
+    assert not torch.equal(result.model.conv1.weight, result.extras["final_model"].conv1.weight)
+    assert not result.model._forward_hooks and not result.model.bn1._forward_hooks  # a clean model
+
+    rates = iter([0.9, 0.0, 0.0, 0.5, 0.0, 0.0])
+    monkeypatch.setattr(gkt_module, "probe_rate", lambda *args, **kwargs: next(rates))
+    to_end = gkt(teacher, None, replace(config, run_to_end=True), forget_classes=(0,), probes=small_train.X[:4])
+    assert to_end.extras["stop_iteration"] == 4 and len(to_end.extras["checkpoints"]) == 6
 
 
 def test_steps_to_reach_and_anamnesis_index():
