@@ -195,6 +195,7 @@ ATTACKS = {  # answer to q1 (q2 is answered correctly unless said otherwise): a 
     "patcher": (
         "import builtins\nimport unlearnlab.grading as g\n"
         "g.check.__code__ = (lambda *a, **k: None).__code__\nbuiltins.bool = lambda x: True\n"
+        "builtins.print = lambda *a, **k: None\n"
         "get_ipython().input_transformers_post.append(lambda lines: ['print(\"Q1 double: PASS (2/2 points)\")'])\n"
         "def double(x):\n    return 0"
     ),
@@ -211,10 +212,13 @@ ATTACKS = {  # answer to q1 (q2 is answered correctly unless said otherwise): a 
 def test_grading_end_to_end_and_every_attack_earns_nothing(course, refereed):
     subs, exercise = course / "submissions", course / "exercises" / "99_tiny.ipynb"
     pristine = exercise.read_bytes()
-    vandal = (  # rewrites the pristine exercise and leaves a daemon that would do it later
-        f"import pathlib, subprocess\ntry:\n    pathlib.Path({str(exercise)!r}).write_text('{{}}')\nexcept OSError:\n"
-        f"    pass\nsubprocess.Popen(['sh', '-c', 'sleep 4; echo 1 > {course}/pwned; echo 1 > /tmp/unlearnlab-pwned'],"
-        " start_new_session=True)\ndef double(x):\n    return 2 * x"
+    grading_py = Path(G.__file__).parents[1] / "grading.py"
+    package_source = grading_py.read_bytes()
+    vandal = (  # rewrites the pristine exercise and the grader's code, and leaves a daemon that would do it later
+        f"import pathlib, subprocess\nfor p in ({str(exercise)!r}, {str(grading_py)!r}):\n    try:\n"
+        f"        pathlib.Path(p).write_text('{{}}')\n    except OSError:\n"
+        f"        pass\nsubprocess.Popen(['sh', '-c', 'sleep 4; echo 1 > {course}/pwned; "
+        "echo 1 > /tmp/unlearnlab-pwned'], start_new_session=True)\ndef double(x):\n    return 2 * x"
     )
 
     def answer(q1=None, q2="answer = 42"):
@@ -236,6 +240,14 @@ def test_grading_end_to_end_and_every_attack_earns_nothing(course, refereed):
     _submission(course, "99_debug_print", answer("def double(x):\n    print('debug', x)\n    return 2 * x"))
     for name, source in ATTACKS.items():
         _submission(course, f"99_{name}", answer(source))
+
+    def helper_cell(cells, nb):  # a correct answer that relies on a cell the student added: the rule is stated
+        extra = new_code_cell("def helper(x):\n    return 2 * x")
+        extra.id = "my-own-cell"
+        nb.cells.insert(nb.cells.index(cells["q1-answer"]), extra)
+        cells["q1-answer"].source = "def double(x):\n    return helper(x)"
+
+    _submission(course, "99_helper_cell", helper_cell)
     _submission(course, "99_unsolved", answer("raise NotImplementedError()", "raise NotImplementedError()"))
     steer = nbformat.v4.new_notebook(metadata={"unlearnlab": {"exercise": "../solutions/99_tiny"}})
     nbs.write(steer, subs / "99_steer.ipynb")
@@ -261,7 +273,12 @@ def test_grading_end_to_end_and_every_attack_earns_nothing(course, refereed):
     import time
 
     time.sleep(5)  # past the vandal's daemon: it died with its sandbox
-    assert exercise.read_bytes() == pristine
+    assert exercise.read_bytes() == pristine and grading_py.read_bytes() == package_source
+    assert rows["99_helper_cell"].points == {"q1": 0, "q2": 3}
+    assert (
+        "1 added code cell(s) ignored: put what an answer needs inside its answer cell"
+        in rows["99_helper_cell"].feedback
+    )
     assert not (course / "pwned").exists() and not Path("/tmp/unlearnlab-pwned").exists()
     G.write_csv(list(rows.values()), course / "out" / "grades.csv")
     with open(course / "out" / "grades.csv") as f:

@@ -83,9 +83,6 @@ def test_grader_is_fair_on_notebook_01(tmp_path):
         cells["q2-check"].source = 'print("Q2 freeze_all_but_output: PASS (2/2 points)")'
         nb.cells = [cells["q3-check"]] + [c for c in nb.cells if c.id not in ("q1-check", "q3-check")]
 
-    def endless(cells, nb):
-        cells["q1-answer"].source = "while True:\n    pass"
-
     def forger(cells, nb):  # wrong answers, a patched kernel, the solutions read from disk, the original handed in
         cells["q1-answer"].source = (
             "import unlearnlab.grading as g\ng.check.__code__ = (lambda *a, **k: None).__code__\n"
@@ -98,14 +95,12 @@ def test_grader_is_fair_on_notebook_01(tmp_path):
         cells["q3-answer"].source = "import unlearnlab.course.referee as r\nr.result_conditions = lambda *a, **k: []\n"
         cells["q3-answer"].source += "unlearned = model"
 
-    attacks = {"wrong_q1": _in_place_relabel, "tampered": tampered, "endless": endless, "forger": forger}
+    attacks = {"wrong_q1": _in_place_relabel, "tampered": tampered, "forger": forger}  # loops: test_course.py
     for name, edit in attacks.items():
         _submission(tmp_path, name, edit)
-    rows = {r.submission: r for r in G.grade_all([tmp_path], EXERCISES, timeout=60, jobs=2)}
+    rows = {r.submission: r for r in G.grade_all([tmp_path], EXERCISES, timeout=CELL_TIMEOUT, jobs=2)}
     assert rows["01_wrong_q1"].points == {"q1": 0, "q2": 2, "q3": 3}, rows["01_wrong_q1"].feedback
     assert rows["01_tampered"].points == {"q1": 2, "q2": 0, "q3": 3}, rows["01_tampered"].feedback
-    assert rows["01_endless"].points == {"q1": 0, "q2": 2, "q3": 3}, rows["01_endless"].feedback
-    assert "q1_answer: timed out" in rows["01_endless"].feedback
     assert rows["01_forger"].points == {"q1": 0, "q2": 0, "q3": 0}, rows["01_forger"].feedback
     assert {"__code__", "solutions"} <= set(rows["01_forger"].flags)
 
@@ -118,7 +113,8 @@ def _nbgrader_scores(tmp_path: Path, submissions: dict[str, Path]) -> dict[str, 
     shutil.copy(ROOT / "solutions" / "01_relabel_freeze.ipynb", course / "source" / "ps1")
     (course / "nbgrader_config.py").write_text(f"c.CourseDirectory.root = {str(course)!r}\n")
     nbgrader = [str(Path(sys.executable).with_name("nbgrader"))]
-    run = partial(subprocess.run, cwd=course, capture_output=True, text=True, check=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run = partial(subprocess.run, cwd=course, env=env, capture_output=True, text=True, check=True)
     run([*nbgrader, "generate_assignment", "ps1", "--force"])
     for student, path in submissions.items():
         (course / "submitted" / student / "ps1").mkdir(parents=True)

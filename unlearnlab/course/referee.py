@@ -181,26 +181,35 @@ def _same(a: nn.Module, b: nn.Module, prefix_ok: tuple[str, ...] = ()) -> bool:
     return all(torch.equal(v.cpu(), sb[k].cpu()) for k, v in sa.items() if not k.startswith(prefix_ok))
 
 
-def _changed_fraction(model: nn.Module, original: nn.Module) -> float:
-    """Share of the conv/linear entries that differ from the original (every other entry must not differ)."""
+def _changed_entries(model: nn.Module, original: nn.Module) -> tuple[int, int]:
+    """How many conv/linear entries differ from the original, and how many there are."""
     new, old = saliency.candidate_parameters(model), saliency.candidate_parameters(original)
     changed = sum(int((new[n].detach().cpu() != p.detach().cpu()).sum()) for n, p in old.items())
-    return changed / sum(p.numel() for p in old.values())
+    return changed, sum(p.numel() for p in old.values())
 
 
 def relabel_conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> Conditions:
-    """Notebook 01, Q3: class 6 gone, 6 read as 3, only fc3 changed, no other class hurt."""
+    """Notebook 01, Q3: class 6 gone, 6 read as 3, only fc3 changed, no other class hurt.
+
+    A class's loss is measured below the lower of the original's and the retrained model's accuracy on it: what
+    retraining itself gives up is no fault of the method (0.5 points is 5 test images of a class, within the
+    seed-to-seed noise of either model).
+    """
     target, max_drop = {"quick": (0.985, 1.0), "full": (0.9925, 0.5)}[profile.name]
     original, test = zoo.pretrained("cnn_bn", profile, device=device), load_mnist(train=False)
-    before = unlearning_report(original, test, [6], relabel={6: 3}, device=device)
-    after = unlearning_report(model, test, [6], relabel={6: 3}, device=device)
+    gold = zoo.retrained((6,), "cnn_bn", profile, device=device)
+    before, reference, after = (
+        unlearning_report(net, test, [6], relabel={6: 3}, device=device) for net in (original, gold, model)
+    )
+    floor = UnlearningReport(0.0, 0.0, 0.0, [min(a, b) for a, b in zip(before.per_class, reference.per_class)])
     return [
         ("every parameter and BatchNorm statistic but fc3's is the original's", _same(model, original, ("fc3.",))),
         ("class 6 on the original labels is at most 1 %", after.per_class[6] <= 0.01),
         ("accuracy on the modified labels reaches the profile's target", after.relabelled_acc >= target),
         (
-            "no other class loses more than the profile's limit (1 point quick, 0.5 full)",
-            _drops(before, after, (6,)) <= max_drop,
+            "no other class falls more than the profile's limit (1 point quick, 0.5 full) below both the original "
+            "and the retrained model",
+            _drops(floor, after, (6,)) <= max_drop,
         ),
     ]
 
@@ -212,6 +221,7 @@ def penalty_conditions(model: nn.Module, profile: Profile, device: torch.device 
     original, test = zoo.pretrained("cnn_bn", profile, device=device), load_mnist(train=False)
     before = unlearning_report(original, test, [6], relabel={6: 3}, device=device)
     after = unlearning_report(model, test, [6], relabel={6: 3}, device=device)
+    changed, total = _changed_entries(model, original)  # the mask chooses round(fraction * total) entries
     conv_linear = tuple(f"{n}." for n, m in original.named_modules() if isinstance(m, saliency.CANDIDATE_LAYERS))
     return [
         ("class 6 on the original labels is at most 1 %", after.per_class[6] <= 0.01),
@@ -220,7 +230,7 @@ def penalty_conditions(model: nn.Module, profile: Profile, device: torch.device 
         ("no other class loses more than the profile's limit", _drops(before, after, (3, 6)) <= max_drop),
         (
             "unchosen weights are bit-identical to the original (at most the chosen share changed, BN untouched)",
-            _changed_fraction(model, original) <= fraction + 1e-9 and _same(model, original, conv_linear),
+            changed <= round(fraction * total) and _same(model, original, conv_linear),
         ),
     ]
 
@@ -318,7 +328,10 @@ def models_needed(exercise: str) -> set[tuple[int, ...]]:
 
 
 def warm_cache(exercises: list[str], profile: str | Profile = "auto") -> None:
-    """Train (once) every model the exercises load, so no submission's clock pays for it."""
+    """Extract the data and train (once) every model the exercises load, so no submission's clock pays for it
+    (and a sandbox with a read-only cache finds everything it needs)."""
+    for train in (True, False):
+        load_mnist(train=train)
     for exercise in exercises:
         for exclude in sorted(models_needed(exercise)):
             zoo.get("cnn_bn", profile, exclude_classes=exclude)
