@@ -18,6 +18,8 @@ from unlearnlab.course import referee as R
 from unlearnlab.course.run import run_all
 from unlearnlab.course.sandbox import bwrap_works
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _answer(q, source):
     cell = new_code_cell(source)
@@ -286,6 +288,14 @@ def test_grading_end_to_end_and_every_attack_earns_nothing(course, refereed):
     assert table["99_perfect"]["total"] == "5" and table["99_perfect"]["max"] == "5"
     assert table["99_wrong_q1"]["q1"] == "0" and table["99_wrong_q1"]["q2"] == "3"
     assert "__code__" in table["99_patcher"]["flags"]
+
+
+def test_flags_name_answers_that_call_the_package_reference():
+    nb = nbs.read(ROOT / "solutions" / "02_penalty_loss.ipynb")
+    answer = next(c for c in nb.cells if nbs.grading(c).get("grade_id") == "q1_answer")
+    assert G.flags_for(nb, "02_penalty_loss") == []
+    answer.source = "def saliency_mask(scores, fraction):\n    return top_fraction_mask(scores, fraction)"
+    assert G.flags_for(nb, "02_penalty_loss") == ["q1 calls top_fraction_mask"]
 
 
 def test_cli_grade_needs_an_output_folder_and_fails_on_ungradable_input(course, tmp_path):

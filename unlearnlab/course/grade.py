@@ -94,10 +94,21 @@ def merge_answers(pristine: NotebookNode, submission: NotebookNode) -> tuple[Not
     return merged, notes
 
 
-def flags_for(merged: NotebookNode) -> list[str]:
-    """Names of the review flags that the answer cells' sources trigger."""
+def flags_for(merged: NotebookNode, exercise: str) -> list[str]:
+    """Names of the review flags that the answer cells' sources trigger, including a function answer that calls
+    the package's own reference for its question."""
     sources = "\n".join(c.source for c in merged.cells if nbs.is_answer(c))
-    return [name for name, pattern in FLAGS.items() if re.search(pattern, sources)]
+    flags = [name for name, pattern in FLAGS.items() if re.search(pattern, sources)]
+    for cell in (c for c in merged.cells if nbs.is_answer(c)):
+        grade_id = nbs.grading(cell).get("grade_id", "").removesuffix("_answer")
+        name = referee.reference_name(exercise, grade_id)
+        question = referee.QUESTIONS.get((exercise, grade_id))
+        # the answer's own function may share the reference's name: then only an import or attribute use counts
+        same_name = name == getattr(question, "function", None)
+        pattern = rf"import[^\n]*\b{name}\b|\.{name}\b" if same_name else rf"\b{name}\b"
+        if name and re.search(pattern, cell.source):
+            flags.append(f"{grade_id} calls {name}")
+    return flags
 
 
 def _outcomes(junit_xml: Path) -> dict[int, tuple[bool, str]]:
@@ -298,12 +309,15 @@ def grade_one(
     pristine = nbs.read(pristine_path)
     row = GradeRow(submission.stem, pristine_path.stem, max_points=nbs.questions(pristine))
     merged, row.feedback = merge_answers(pristine, theirs)
-    row.flags = flags_for(merged)
+    row.flags = flags_for(merged, pristine_path.stem)
     with tempfile.TemporaryDirectory(prefix="unlearnlab-grade-") as tmp:
         ws = Workspace.make(Path(tmp))
         sandbox = ws.sandbox((submission.resolve().parent, exercises.resolve(), *hidden))
         merged, outcomes, notes = run_isolated(merged, pristine, pristine_path.name, ws, sandbox, timeout)
         row.feedback += notes
+        if not outcomes:
+            row.graded = False
+            row.feedback.append("the grading run produced no report (its runner was killed): grade it by hand")
         _score(row, merged, outcomes, ws, sandbox)
         shutil.rmtree(ws.work, ignore_errors=True)
     return row

@@ -318,6 +318,16 @@ def result_conditions(
     return question.conditions(model, resolve(profile), device)
 
 
+def reference_name(exercise: str, grade_id: str) -> str | None:
+    """The public name of the package function a function question is checked against (None for local helpers)."""
+    question = QUESTIONS.get((exercise, grade_id))
+    if not isinstance(question, FunctionQuestion):
+        return None
+    fn = getattr(question.reference, "func", question.reference)  # a functools.partial
+    name = getattr(fn, "__name__", "")
+    return name if name.isidentifier() and not name.startswith("_") else None
+
+
 def models_needed(exercise: str) -> set[tuple[int, ...]]:
     """Excluded-class tuples of the cnn_bn zoo models that ``exercise`` loads."""
     needed = set(NEEDS.get(exercise, ()))
