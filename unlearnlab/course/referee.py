@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -188,6 +189,23 @@ def _changed_entries(model: nn.Module, original: nn.Module) -> tuple[int, int]:
     return changed, sum(p.numel() for p in old.values())
 
 
+@functools.cache
+def _test_set() -> TensorData:
+    """The real MNIST test set, read once per process."""
+    return load_mnist(train=False)
+
+
+def _report(model: nn.Module, forget: tuple[int, ...], relabel: dict | None, device: torch.device | str):
+    return unlearning_report(model, _test_set(), forget, relabel=relabel, device=device)
+
+
+@functools.cache
+def _zoo_report(profile: Profile, exclude: tuple[int, ...], forget: tuple[int, ...], device: str) -> UnlearningReport:
+    """A zoo model's report, computed once per process: the grader scores every submission against it."""
+    relabel = {6: 3} if forget == (6,) else None
+    return _report(zoo.get("cnn_bn", profile, device=device, exclude_classes=exclude).model, forget, relabel, device)
+
+
 def relabel_conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> Conditions:
     """Notebook 01, Q3: class 6 gone, 6 read as 3, only fc3 changed, no other class hurt.
 
@@ -196,11 +214,9 @@ def relabel_conditions(model: nn.Module, profile: Profile, device: torch.device 
     seed-to-seed noise of either model).
     """
     target, max_drop = {"quick": (0.985, 1.0), "full": (0.9925, 0.5)}[profile.name]
-    original, test = zoo.pretrained("cnn_bn", profile, device=device), load_mnist(train=False)
-    gold = zoo.retrained((6,), "cnn_bn", profile, device=device)
-    before, reference, after = (
-        unlearning_report(net, test, [6], relabel={6: 3}, device=device) for net in (original, gold, model)
-    )
+    original = zoo.pretrained("cnn_bn", profile, device=device)
+    before, reference = (_zoo_report(profile, exclude, (6,), str(device)) for exclude in ((), (6,)))
+    after = _report(model, (6,), {6: 3}, device)
     floor = UnlearningReport(0.0, 0.0, 0.0, [min(a, b) for a, b in zip(before.per_class, reference.per_class)])
     return [
         ("every parameter and BatchNorm statistic but fc3's is the original's", _same(model, original, ("fc3.",))),
@@ -218,9 +234,8 @@ def penalty_conditions(model: nn.Module, profile: Profile, device: torch.device 
     """Notebook 02, Q3: class 6 gone, class 3 learned, at most the chosen share of weights changed."""
     class3, modified, max_drop = {"quick": (0.985, 0.97, 3.0), "full": (0.99, 0.99, 0.5)}[profile.name]
     fraction = losses.CONFIGS[profile.name].fraction
-    original, test = zoo.pretrained("cnn_bn", profile, device=device), load_mnist(train=False)
-    before = unlearning_report(original, test, [6], relabel={6: 3}, device=device)
-    after = unlearning_report(model, test, [6], relabel={6: 3}, device=device)
+    original = zoo.pretrained("cnn_bn", profile, device=device)
+    before, after = _zoo_report(profile, (), (6,), str(device)), _report(model, (6,), {6: 3}, device)
     changed, total = _changed_entries(model, original)  # the mask chooses round(fraction * total) entries
     conv_linear = tuple(f"{n}." for n, m in original.named_modules() if isinstance(m, saliency.CANDIDATE_LAYERS))
     return [
@@ -238,9 +253,7 @@ def penalty_conditions(model: nn.Module, profile: Profile, device: torch.device 
 def distill_conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> Conditions:
     """Notebook 03, Q3: the distilled student forgets 6, reads it as 3 and keeps the other classes."""
     max_forget, modified, max_drop = {"quick": (0.01, 0.96, 4.0), "full": (0.005, 0.992, 0.5)}[profile.name]
-    teacher, test = zoo.pretrained("cnn_bn", profile, device=device), load_mnist(train=False)
-    before = unlearning_report(teacher, test, [6], relabel={6: 3}, device=device)
-    after = unlearning_report(model, test, [6], relabel={6: 3}, device=device)
+    before, after = _zoo_report(profile, (), (6,), str(device)), _report(model, (6,), {6: 3}, device)
     return [
         ("class 6 on the original labels is below the profile's limit", after.per_class[6] <= max_forget),
         ("accuracy on the modified labels reaches the profile's target", after.relabelled_acc >= modified),
@@ -256,7 +269,7 @@ def zero_shot_conditions(model: nn.Module, profile: Profile, device: torch.devic
     bar = {"quick": 0.95, "full": 0.97}[profile.name]
     teacher = zoo.pretrained("cnn_bn", profile, device=device)
     gold = zoo.retrained((0,), "cnn_bn", profile, device=device)
-    result = unlearning_report(model, load_mnist(train=False), [0], device=device)
+    result = _report(model, (0,), None, device)
     return [
         (
             "train a new network: `student` must be neither the teacher nor the retrained model",
