@@ -112,8 +112,8 @@ def minimal_env(**extra: str) -> dict[str, str]:
     env.update(
         TQDM_DISABLE="1",
         PYTHONWARNINGS="ignore",
-        UNLEARNLAB_DATA=str(data_root()),
-        UNLEARNLAB_CACHE=str(cache_dir()),
+        UNLEARNLAB_DATA=str(data_root().resolve()),  # resolved: the sandbox binds the real folders, not links
+        UNLEARNLAB_CACHE=str(cache_dir().resolve()),
         PYTHONDONTWRITEBYTECODE="1",
     )
     env.update(extra)
