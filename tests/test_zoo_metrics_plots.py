@@ -9,7 +9,7 @@ from scipy.spatial.distance import jensenshannon
 
 from unlearnlab import zoo
 from unlearnlab.data import make_loader, relabel
-from unlearnlab.grading import check, within
+from unlearnlab.grading import CheckFailedError, check, within
 from unlearnlab.metrics import (
     accuracy,
     activation_distance,
@@ -148,8 +148,13 @@ def test_plot_scaling_draws_curves_and_references():
 
 def test_check_prints_stable_pass_and_fail_lines(capsys):
     assert check("Q1 relabel", 2, ("six becomes three", True)) is None
-    check("Q1 relabel", 2, ("six becomes three", True), ("threes stay", within(0.5, 1.0, 0.1)))
+    fail_line = "Q1 relabel: FAIL (0/2 points). Not yet: threes stay"
+    with pytest.raises(CheckFailedError) as raised:  # raising is what nbval, nbgrader and otter all score
+        check("Q1 relabel", 2, ("six becomes three", True), ("threes stay", within(0.5, 1.0, 0.1)))
+    assert str(raised.value) == fail_line and isinstance(raised.value, AssertionError)
     out = capsys.readouterr().out.splitlines()
-    assert out == ["Q1 relabel: PASS (2/2 points)", "Q1 relabel: FAIL (0/2 points). Not yet: threes stay"]
+    assert out == ["Q1 relabel: PASS (2/2 points)", fail_line]
+    with pytest.raises(CheckFailedError, match=r"Not yet: returns a tensor \(checking it raised TypeError"):
+        check("Q1 relabel", 2, ("returns a tensor", lambda: len(None) == 1))  # a wrong type fails with its hint
     with pytest.raises(ValueError, match="cannot fail"):
         check("Q1", 1)
