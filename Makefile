@@ -36,7 +36,7 @@ run: setup  ## run every notebook with papermill (PROFILE=quick|full|auto); writ
 
 test: setup sandbox  ## lint, then the whole test suite (unit tests and notebook pipeline)
 	$(BIN)/ruff check .
-	TQDM_DISABLE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=15
+	TQDM_DISABLE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist worksteal --durations=25
 
 lint: setup  ## ruff check
 	$(BIN)/ruff check .

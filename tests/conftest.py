@@ -25,3 +25,13 @@ def mnist_test() -> TensorData:
 def small_train(mnist_train: TensorData) -> TensorData:
     """The first 512 training images (all ten classes)."""
     return mnist_train.subset(slice(0, 512))
+
+
+# the slowest tests (whole notebooks through the grader) start first, so the two workers finish together
+SLOW_FIRST = ("test_notebooks.py", "test_course.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run whole-notebook tests, then the grader's end-to-end tests, then the unit tests (order kept within each)."""
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0].rsplit("/", 1)[-1], len(rank)))

@@ -126,19 +126,18 @@ def _nbgrader_scores(tmp_path: Path, submissions: dict[str, Path]) -> dict[str, 
 def test_nbgrader_scores_as_unlearnlab_grade_does(tmp_path):
     """nbgrader fails a test cell only when it raises: our checks raise, so a wrong answer loses there too.
 
-    ``unlearnlab grade``'s points for the same three notebooks are asserted by the tests above (the solution earns
-    full marks, the unsolved exercise nothing, the in-place relabelling loses q1 only): nbgrader must agree.
+    ``unlearnlab grade``'s points for the same notebooks are asserted by the tests above (the unsolved exercise
+    earns nothing, the in-place relabelling loses q1 only): nbgrader must agree. The wrong submission earns q2 and
+    q3 with the solution's code, so nbgrader's full-marks path is covered without a third run of the notebook.
     """
     folder = tmp_path / "submissions"
     folder.mkdir()
     submissions = {
-        "solved": ROOT / "solutions" / "01_relabel_freeze.ipynb",
         "unsolved": EXERCISES / "01_relabel_freeze.ipynb",
         "wrong": _submission(folder, "wrong", _in_place_relabel),
     }
     theirs = _nbgrader_scores(tmp_path, submissions)
     assert {name: {q: int(p) for q, p in points.items()} for name, points in theirs.items()} == {
-        "solved": {"q1": 2, "q2": 2, "q3": 3},
         "unsolved": {"q1": 0, "q2": 0, "q3": 0},
         "wrong": {"q1": 0, "q2": 2, "q3": 3},
     }
