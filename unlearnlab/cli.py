@@ -60,17 +60,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Regenerate exercises/ from solutions/."""
-    from .course.build import BuildError, build
+    """Regenerate exercises/ from solutions/ and stamp the lecture notebooks of notebooks/."""
+    from .course.build import BuildError, build, build_lectures
     from .course.notebooks import course_root
 
     root = course_root()
+    lectures = [root / "notebooks" / Path(n).name for n in args.notebooks if Path(n).parent.name == "notebooks"]
+    solutions = [Path(n).name for n in args.notebooks if Path(n).parent.name != "notebooks"]
     try:
-        written = build(root / "solutions", root / "exercises", [Path(n).name for n in args.notebooks])
+        if solutions or not args.notebooks:
+            written = build(root / "solutions", root / "exercises", solutions)
+            print(f"wrote {len(written)} exercises to {root / 'exercises'}")
+        if lectures or not args.notebooks:
+            stamped = build_lectures(lectures or sorted((root / "notebooks").glob("*.ipynb")))
+            print(f"stamped {len(stamped)} lecture notebooks in {root / 'notebooks'}")
     except BuildError as err:
         print(f"build failed: {err}", file=sys.stderr)
         return 1
-    print(f"wrote {len(written)} exercises to {root / 'exercises'}")
     return 0
 
 
@@ -133,8 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: none)")
     run.set_defaults(func=cmd_run)
 
-    build = sub.add_parser("build", help="regenerate exercises/ from solutions/")
-    build.add_argument("notebooks", nargs="*", help="solution notebooks to build (default: all)")
+    build = sub.add_parser("build", help="regenerate exercises/ from solutions/, stamp notebooks/")
+    build.add_argument(
+        "notebooks",
+        nargs="*",
+        help="solutions/NN_x.ipynb or notebooks/x.ipynb to build (default: all)",
+    )
     build.set_defaults(func=cmd_build)
 
     grade = sub.add_parser("grade", help="grade submissions (nbval) and write points per question")

@@ -4,12 +4,16 @@ Answer regions become ``# YOUR CODE HERE`` + ``raise NotImplementedError()``. Ev
 never sees a PASS they did not earn: check cells raise on FAIL, so no stored output is needed to grade them).
 Exercises carry nbgrader's lock metadata and checksums, so ``nbgrader validate`` notices an edited check cell.
 The same input gives byte-identical files.
+
+Every notebook (solutions, exercises and the lecture notebooks of ``notebooks/``) gets the repository address
+declared once in ``pyproject.toml`` (``[project.urls] Repository``): in its Colab badge and in its install cell.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -22,6 +26,49 @@ KEEP_NOTEBOOK_METADATA = ("kernelspec", "language_info")
 
 class BuildError(ValueError):
     """A solution notebook breaks the course conventions (solutions/README.md)."""
+
+
+# the badge's target and the install cell's address, as `stamp` writes them
+COLAB = re.compile(r"https://colab\.research\.google\.com/github/[^)\s\"']+")
+INSTALL = re.compile(r"^if importlib\.util\.find_spec\(\"unlearnlab\"\) is None:.*\n(?:[ \t]+.*(?:\n|$))+", re.M)
+INSTALL_CELL = """\
+if importlib.util.find_spec("unlearnlab") is None:  # e.g. on Colab: torch, numpy & co. stay as they are
+    url = "git+{repository}"  # written by `unlearnlab build` from pyproject.toml
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"unlearnlab @ {{url}}"], check=True)
+    importlib.invalidate_caches()
+"""
+PYPROJECT_URL = re.compile(r"^\[project\.urls\]\s*$(?:\n(?!\[).*)*?\nRepository\s*=\s*\"([^\"]+)\"", re.M)
+
+
+def repository_url(root: Path | None = None) -> str:
+    """The course's repository address: ``[project.urls] Repository`` in ``pyproject.toml`` (no trailing slash)."""
+    path = (root or nbs.course_root()) / "pyproject.toml"
+    match = PYPROJECT_URL.search(path.read_text(encoding="utf-8"))
+    if not match:
+        raise BuildError(f'{path}: no Repository = "https://..." under [project.urls]')
+    return match.group(1).rstrip("/")
+
+
+def colab_url(repository: str, notebook: str, branch: str = "main") -> str:
+    """Colab's address of ``notebook`` (a path inside the repository) on GitHub ``repository``."""
+    owner_name = repository.removeprefix("https://github.com/")
+    if owner_name == repository or owner_name.count("/") != 1:
+        raise BuildError(f"Colab opens notebooks from GitHub: {repository!r} is not https://github.com/OWNER/NAME")
+    return f"https://colab.research.google.com/github/{owner_name}/blob/{branch}/{notebook}"
+
+
+def stamp(nb: NotebookNode, repository: str, opened_as: str) -> NotebookNode:
+    """A copy with the Colab badge pointing at ``opened_as`` (e.g. ``exercises/01_x.ipynb``) on ``repository``, and
+    the install cell's block (``if importlib.util.find_spec("unlearnlab") is None:`` and its body) installing from
+    it without touching packages Colab already has."""
+    nb = copy.deepcopy(nb)
+    badge, install = colab_url(repository, opened_as), INSTALL_CELL.format(repository=repository)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = COLAB.sub(badge, cell.source)
+        elif cell.cell_type == "code":
+            cell.source = INSTALL.sub(lambda _: install, cell.source)
+    return nb
 
 
 def strip_solution(source: str, cell_type: str = "code", where: str = "") -> str:
@@ -123,12 +170,13 @@ def exercise_from(solution: NotebookNode, name: str) -> NotebookNode:
     return nb
 
 
-def build(solutions: Path, exercises: Path, only: list[str] | None = None) -> list[Path]:
-    """Normalise each solution (no outputs) and write its exercise.
+def build(solutions: Path, exercises: Path, only: list[str] | None = None, repository: str | None = None) -> list[Path]:
+    """Normalise and stamp each solution (no outputs) and write its exercise.
 
     ``only`` limits the build to notebooks with those file names; by default every ``NN_*.ipynb`` is built
-    and exercises without a solution are removed.
+    and exercises without a solution are removed. ``repository`` defaults to :func:`repository_url`.
     """
+    repository = repository or repository_url()
     written = []
     paths = sorted(solutions.glob("[0-9]*.ipynb"))
     if only:
@@ -141,7 +189,7 @@ def build(solutions: Path, exercises: Path, only: list[str] | None = None) -> li
     for path in paths:
         solution = nbs.read(path)
         _validate(solution, path.name)
-        solution = _normalised(solution)
+        solution = stamp(_normalised(solution), repository, f"{exercises.name}/{path.name}")
         nbs.write(solution, path)
         target = exercises / path.name
         nbs.write(exercise_from(solution, path.stem), target)
@@ -150,3 +198,21 @@ def build(solutions: Path, exercises: Path, only: list[str] | None = None) -> li
     for name in sorted(stale) if not only else ():
         (exercises / name).unlink()
     return written
+
+
+def build_lectures(paths: list[Path], repository: str | None = None) -> list[Path]:
+    """Stamp lecture notebooks (``notebooks/``) in place, keeping their outputs (the figures a reader sees on
+    GitHub) but not papermill's or the execution's metadata."""
+    repository = repository or repository_url()
+    for path in paths:
+        nb = nbs.read(path)
+        first_code = next((c for c in nb.cells if c.cell_type == "code"), None)
+        if first_code is None or "parameters" not in first_code.metadata.get("tags", []):
+            raise BuildError(f"{path.name}: the first code cell must be tagged 'parameters'")
+        nb.metadata = NotebookNode({k: nb.metadata[k] for k in KEEP_NOTEBOOK_METADATA if k in nb.metadata})
+        nb.metadata["kernelspec"] = NotebookNode(display_name="Python 3", language="python", name="python3")
+        for cell in nb.cells:
+            cell.metadata.pop("papermill", None)
+            cell.metadata.pop("execution", None)
+        nbs.write(stamp(nb, repository, f"{path.parent.name}/{path.name}"), path)
+    return list(paths)
