@@ -22,7 +22,7 @@ from torch import nn
 from .. import zoo
 from ..config import Profile, resolve
 from ..data import TensorData, load_mnist, relabel
-from ..methods import anamnesis, deepinversion, distill, gkt, losses, noise, saliency
+from ..methods import anamnesis, deepinversion, distill, gkt, noise, penalty, saliency
 from ..methods import relabel as relabel_method
 from ..metrics import UnlearningReport, unlearning_report
 from ..models import build_model
@@ -233,7 +233,7 @@ def relabel_conditions(model: nn.Module, profile: Profile, device: torch.device 
 def penalty_conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> Conditions:
     """Notebook 02, Q3: class 6 gone, class 3 learned, at most the chosen share of weights changed."""
     class3, modified, max_drop = {"quick": (0.985, 0.97, 3.0), "full": (0.99, 0.99, 0.5)}[profile.name]
-    fraction = losses.CONFIGS[profile.name].fraction
+    fraction = penalty.CONFIGS[profile.name].fraction
     original = zoo.pretrained("cnn_bn", profile, device=device)
     before, after = _zoo_report(profile, (), (6,), str(device)), _report(model, (6,), {6: 3}, device)
     changed, total = _changed_entries(model, original)  # the mask chooses round(fraction * total) entries
@@ -290,7 +290,7 @@ QUESTIONS: dict[tuple[str, str], FunctionQuestion | ResultQuestion] = {
     ),
     ("01_relabel_freeze", "q3"): ResultQuestion("cnn_bn", relabel_conditions, needs=((), (6,))),
     ("02_penalty_loss", "q1"): FunctionQuestion("saliency_mask", _saliency_cases, saliency.top_fraction_mask),
-    ("02_penalty_loss", "q2"): FunctionQuestion("bounded_penalty_loss", _penalty_cases, losses.bounded_penalty),
+    ("02_penalty_loss", "q2"): FunctionQuestion("bounded_penalty_loss", _penalty_cases, penalty.bounded_penalty),
     ("02_penalty_loss", "q3"): ResultQuestion("cnn_bn", penalty_conditions, needs=((), (6,))),
     ("03_distillation", "q1"): FunctionQuestion("distillation_loss", _distillation_cases, distill.distillation_loss),
     ("03_distillation", "q2"): FunctionQuestion(

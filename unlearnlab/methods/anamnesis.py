@@ -8,7 +8,7 @@ from scratch: near 1, the forget class is as new to it as to the gold standard; 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import TensorData, make_loader
-from ..training import pick_device, seed_everything, set_train_mode
+from ..training import pick_device, set_train_mode
 from .base import clone, pick_config
 
 
@@ -86,7 +86,6 @@ def relearn(
     config = pick_config(CONFIGS, config)
     if len(relearn_data) == 0 or len(forget_eval) == 0:
         raise ValueError("relearn_data and forget_eval must hold at least one image each")
-    seed_everything(seed)
     device = pick_device(device)
     model = clone(model).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
@@ -108,8 +107,16 @@ def relearn(
     return RelearnResult(steps, reached, curve, target)
 
 
+@dataclass
+class AnamnesisRow:
+    """The anamnesis index of one model, with its relearning run."""
+
+    ain: float  # relearn steps of this model / relearn steps of the retrained model
+    relearn: RelearnResult  # its curve; ``relearn.reached`` is False when ``ain`` is only a lower bound
+
+
 def anamnesis(
-    unlearned: nn.Module,
+    models: Mapping[str, nn.Module],
     retrained: nn.Module,
     original_forget_acc: float,
     relearn_data: TensorData,
@@ -118,10 +125,17 @@ def anamnesis(
     *,
     device: str | torch.device = "auto",
     seed: int | None = 0,
-) -> tuple[float, RelearnResult, RelearnResult]:
-    """AIN of ``unlearned`` against ``retrained``, with both relearning runs (same data, same seed)."""
+) -> tuple[dict[str, AnamnesisRow], RelearnResult]:
+    """AIN of each of ``models`` against ``retrained`` (same data, same seed), and the retrained model's run.
+
+    The target is ``config.alpha`` times ``original_forget_acc`` (the original model's accuracy on
+    ``forget_eval``).
+    """
     config = pick_config(CONFIGS, config)
     target = config.alpha * original_forget_acc
-    ours = relearn(unlearned, relearn_data, forget_eval, target, config, device=device, seed=seed)
     gold = relearn(retrained, relearn_data, forget_eval, target, config, device=device, seed=seed)
-    return anamnesis_index(ours.steps, gold.steps), ours, gold
+    rows = {}
+    for name, model in models.items():
+        ours = relearn(model, relearn_data, forget_eval, target, config, device=device, seed=seed)
+        rows[name] = AnamnesisRow(anamnesis_index(ours.steps, gold.steps), ours)
+    return rows, gold

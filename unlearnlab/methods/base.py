@@ -1,8 +1,16 @@
-"""The one contract every unlearning method follows.
+"""The one contract every unlearning method follows, and the helpers the methods share.
 
-A method is a function ``method(model, splits, config, device=...) -> UnlearningResult``: it takes the
-original model (never modified in place), the named :class:`~unlearnlab.data.Splits` and its own config
-dataclass, and returns the unlearned model with what it cost.
+Each method is a module under :mod:`unlearnlab.methods` that exports
+
+- ``Config``: a frozen dataclass of the method's settings (one comment per field);
+- ``CONFIGS``: ``{"quick": Config(...), "full": Config(...)}``, the profiles;
+- ``unlearn(model, splits, config="quick", *, device="auto", seed=0) -> UnlearningResult`` (or a subclass
+  with the method's own typed fields).
+
+``unlearn`` never modifies ``model``; it reports its :class:`Cost`. Randomness comes from ``seed`` alone: the
+method draws from its own ``torch.Generator`` (named ``rng``) and, where torch only offers the global RNG
+(weight initialisation), from a forked copy of it (:func:`seeded`), so the caller's RNG state is left as it
+was. :mod:`unlearnlab.methods.registry` names every method.
 """
 
 from __future__ import annotations
@@ -10,10 +18,11 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import TypeVar
 
+import torch
 from torch import nn
 
 from ..training import History
@@ -31,12 +40,11 @@ class Cost:
 
 @dataclass
 class UnlearningResult:
-    """The unlearned model, its cost, the training history and any method-specific extras."""
+    """The unlearned model, its cost and the training history; methods subclass it to add typed fields."""
 
     model: nn.Module
     cost: Cost
     history: History | None = None
-    extras: dict[str, object] = field(default_factory=dict)
 
 
 @contextmanager
@@ -61,3 +69,65 @@ def pick_config(configs: Mapping[str, C], config: C | str) -> C:
     if config not in configs:
         raise ValueError(f"no config named {config!r}: give a config object or one of {', '.join(map(repr, configs))}")
     return configs[config]
+
+
+def make_rng(seed: int | None) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``seed`` (``None``: seeded from the OS, not reproducible)."""
+    rng = torch.Generator()
+    if seed is None:
+        rng.seed()
+    else:
+        rng.manual_seed(seed)
+    return rng
+
+
+@contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Inside the block torch's global RNG starts from ``seed``; afterwards the caller's RNG state is restored.
+
+    For what only the global RNG drives (``reset_parameters``, layer constructors); ``seed=None`` leaves the
+    forked state as it was.
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+
+
+def fresh_model(model: nn.Module, seed: int | None = None) -> nn.Module:
+    """A copy of ``model`` with newly initialised weights, reset BatchNorm statistics, every parameter trainable.
+
+    ``seed`` (not ``None``) draws the weights reproducibly without touching the caller's RNG; with ``None`` they
+    come from the current global RNG (e.g. inside :func:`seeded`). ``model`` is left unchanged.
+    """
+    student = clone(model)
+    with seeded(seed) if seed is not None else nullcontext():
+        for module in student.modules():
+            if module is not student and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+                module.reset_running_stats()
+    for p in student.parameters():
+        p.requires_grad_(True)
+    return student
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block ``model`` is in eval mode with no parameter requiring grad; both are restored after.
+
+    For optimising inputs against a fixed network (noise, DeepInversion images): BatchNorm uses its running
+    statistics and the weights get no gradient.
+    """
+    was_training = model.training
+    requires_grad = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(model.parameters(), requires_grad):
+            p.requires_grad_(flag)
+        model.train(was_training)

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from ..data import MEAN, NUM_CLASSES, STD, TensorData, check_classes
 from ..models import has_batchnorm
-from ..training import pick_device, progress, seed_everything
-from .base import pick_config
+from ..training import pick_device, progress
+from .base import frozen, make_rng, pick_config
 
 # the valid range of a normalised MNIST pixel: [0, 1] after (x - MEAN) / STD
 PIXEL_MIN, PIXEL_MAX = (0.0 - MEAN) / STD, (1.0 - MEAN) / STD
@@ -130,22 +130,17 @@ def bn_statistics_hooks(model: nn.Module, standardise: bool = True) -> Iterator[
 @torch.no_grad()
 def bn_statistics(model: nn.Module, X: torch.Tensor, standardise: bool = True) -> list[float]:
     """R_bn of each BN layer of ``model`` (in eval mode, unchanged) on the batch ``X``: how data-like it looks."""
-    was_training = model.training
-    model.eval()
-    try:
-        with bn_statistics_hooks(model, standardise) as losses:
-            model(X.to(next(model.parameters()).device))
-    finally:
-        model.train(was_training)
+    with frozen(model), bn_statistics_hooks(model, standardise) as losses:
+        model(X.to(next(model.parameters()).device))
     return [float(loss) for loss in losses]
 
 
-def jitter_and_flip(X: torch.Tensor, jitter: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+def jitter_and_flip(X: torch.Tensor, jitter: int, flip: bool, rng: torch.Generator) -> torch.Tensor:
     """Shift the whole batch by a random (dy, dx) in [-jitter, jitter] (wrapping round) and maybe flip it."""
     if jitter > 0:
-        dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()
+        dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=rng).tolist()
         X = torch.roll(X, shifts=(dy, dx), dims=(2, 3))
-    if flip and torch.rand((), generator=generator) < 0.5:
+    if flip and torch.rand((), generator=rng) < 0.5:
         X = torch.flip(X, dims=(3,))
     return X
 
@@ -177,17 +172,17 @@ def inversion_loss(
 
 
 def _optimise_batch(
-    teacher: nn.Module, y: torch.Tensor, config: InversionConfig, generator: torch.Generator, bar: tqdm
+    teacher: nn.Module, y: torch.Tensor, config: InversionConfig, rng: torch.Generator, bar: tqdm
 ) -> tuple[torch.Tensor, list[float]]:
     """Optimise one batch of images from noise for ``y`` (B,); returns the images (B, 1, 28, 28) and losses."""
     device = y.device
-    X = torch.randn((len(y), 1, 28, 28), generator=generator).to(device).requires_grad_(True)
+    X = torch.randn((len(y), 1, 28, 28), generator=rng).to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([X], lr=config.lr, betas=(0.5, 0.9))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.steps)
     losses = []  # detached tensors: reading each one with .item() would wait for the GPU at every step
     with bn_statistics_hooks(teacher, config.standardise_bn) as bn_losses:
         for _ in range(config.steps):
-            shifted = jitter_and_flip(X, config.jitter, config.flip, generator)  # (B, 1, 28, 28)
+            shifted = jitter_and_flip(X, config.jitter, config.flip, rng)  # (B, 1, 28, 28)
             loss = inversion_loss(teacher, shifted, y, bn_losses, config)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -211,6 +206,8 @@ def synthesize(
 ) -> SynthesisResult:
     """DeepInversion images of ``classes`` (default: all) from the BatchNorm ``teacher``, left unchanged.
 
+    ``seed`` seeds the one ``rng`` that draws the starting noise and the jitter; the global RNG is not touched.
+
     ``config`` is an :class:`InversionConfig` or a profile name (``"quick"``, ``"full"``);
     ``images_per_class`` overrides the config's count. Every batch holds all classes at once.
     """
@@ -223,33 +220,22 @@ def synthesize(
     classes = check_classes(range(NUM_CLASSES) if classes is None else classes)
     if not classes:
         raise ValueError("classes is empty: name at least one class to synthesise")
-    seed_everything(seed)
     device = pick_device(device)
-    generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    was_training = teacher.training
-    teacher.to(device).eval()  # BN uses its running statistics; its weights are frozen below
-    requires_grad = [p.requires_grad for p in teacher.parameters()]
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-
+    rng = make_rng(seed)
     rounds = math.ceil(config.images_per_class / config.batch_per_class)
     images, labels, step_loss, recognised = [], [], [], 0
     start = time.perf_counter()
-    try:
-        with progress(rounds * config.steps, "DeepInversion") as bar:
-            for r in range(rounds):
-                per_class = min(config.batch_per_class, config.images_per_class - r * config.batch_per_class)
-                y = torch.tensor(classes, device=device).repeat_interleave(per_class)  # (len(classes) * per_class,)
-                X, losses = _optimise_batch(teacher, y, config, generator, bar)
-                with torch.no_grad():  # one batch at a time: the device only ever holds one round's activations
-                    recognised += int((teacher(X).argmax(1) == y).sum())
-                images.append(X.cpu())
-                labels.append(y.cpu())
-                step_loss += losses
-    finally:
-        for p, flag in zip(teacher.parameters(), requires_grad):
-            p.requires_grad_(flag)
-        teacher.train(was_training)
+    # BN uses its running statistics and the weights stay fixed; the teacher is restored afterwards
+    with frozen(teacher.to(device)), progress(rounds * config.steps, "DeepInversion") as bar:
+        for r in range(rounds):
+            per_class = min(config.batch_per_class, config.images_per_class - r * config.batch_per_class)
+            y = torch.tensor(classes, device=device).repeat_interleave(per_class)  # (len(classes) * per_class,)
+            X, losses = _optimise_batch(teacher, y, config, rng, bar)
+            with torch.no_grad():  # one batch at a time: the device only ever holds one round's activations
+                recognised += int((teacher(X).argmax(1) == y).sum())
+            images.append(X.cpu())
+            labels.append(y.cpu())
+            step_loss += losses
     seconds = time.perf_counter() - start
     data = TensorData(torch.cat(images), torch.cat(labels))
     return SynthesisResult(data, seconds, recognised / len(data), step_loss)

@@ -1,36 +1,27 @@
-"""Knowledge distillation that leaves a class out (notebook 03, seed 000), and the "bad teacher" variant.
+"""Knowledge distillation that leaves a class out (notebook 03, seed 000), and the one KD loss of the package.
 
 Student: same architecture as the teacher (the original model), trained from scratch on the relabelled data
 (6 taught as 3) with L = alpha * CE(student, y) + (1 - alpha) * T^2 * KL(targets || softmax(student / T)),
 where the targets are the teacher's softened outputs with the forget class's mass moved to its new label,
 so the forgotten class cannot leak back through the teacher.
 
-Bad teacher (Chundawat et al., 2023, "Can bad teaching induce forgetting?"): the student starts as a copy of
-the original model and imitates it on retained data, and a randomly initialised (incompetent) teacher on the
-forget data.
+:func:`kd_loss` is the package's one KL/KD primitive: the bad teacher (:mod:`.bad_teacher`), GKT and the
+zero-shot student use it too.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import (
-    Splits,
-    TensorData,
-    check_classes,
-    class_mask,
-    make_loader,
-    relabelled_training_set,
-    stratified_subset,
-)
+from ..data import Splits, check_classes, make_loader, relabelled_training_set
 from ..training import fit, pick_device
-from .base import Cost, UnlearningResult, clone, timed
+from .base import Cost, UnlearningResult, clone, fresh_model, pick_config, timed
+from .relabel import relabel_mapping
 
 
 def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -108,7 +99,7 @@ TARGET_RULES: dict[str, TargetRule] = {
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class Config:
     """How the student learns from the labels and from the teacher."""
 
     relabel_to: int = 3  # the forget class's images are taught as this class
@@ -116,41 +107,49 @@ class DistillConfig:
     alpha: float = 0.5  # weight of the cross-entropy; 1 - alpha goes to the distillation term
     targets: str = "move"  # teacher targets: "move" (6's mass to 3), "drop" (renormalise without 6) or "keep"
     loss: str = "kd"  # "kd" (log-probabilities, correct) or "double_softmax" (seed 000's flat loss)
-    num_epochs: int = 2
+    num_epochs: int = 2  # passes over retain + relabelled forget data
     lr: float = 3e-3  # peak Adam learning rate (one-cycle schedule)
-    batch_size: int = 128
-    seed: int = 0  # student initialisation and shuffling order
+    batch_size: int = 128  # images per step
 
 
-CONFIGS: dict[str, DistillConfig] = {
-    "quick": DistillConfig(num_epochs=2),
-    "full": DistillConfig(num_epochs=6),
+CONFIGS: dict[str, Config] = {
+    "quick": Config(num_epochs=2),
+    "full": Config(num_epochs=6),
 }
 
 LOSSES = ("kd", "double_softmax")
 
 
-def fresh_copy(model: nn.Module, seed: int = 0) -> nn.Module:
-    """The same architecture with newly initialised weights (and reset BatchNorm statistics)."""
-    student = copy.deepcopy(model)
-    torch.manual_seed(seed)
-    for module in student.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-        if hasattr(module, "reset_running_stats"):
-            module.reset_running_stats()
-    return student
+@dataclass
+class DistillParts:
+    """The two terms of the student's loss at every step (before weighting)."""
+
+    ce: list[float] = field(default_factory=list)  # CE(student, relabelled y)
+    kd: list[float] = field(default_factory=list)  # T^2 KL(targets || student) (or the double-softmax one)
 
 
-def distill_unlearn(
-    teacher: nn.Module,
+@dataclass
+class DistillResult(UnlearningResult):
+    """The student, with both loss terms per step."""
+
+    parts: DistillParts = field(default_factory=DistillParts)
+
+
+def unlearn(
+    model: nn.Module,
     splits: Splits,
-    config: DistillConfig = CONFIGS["quick"],
+    config: Config | str = "quick",
+    *,
     device: str | torch.device = "auto",
-) -> UnlearningResult:
-    """Train a fresh student on the relabelled data with CE + distillation; ``extras["parts"]`` has both terms."""
+    seed: int | None = 0,
+) -> DistillResult:
+    """Train a fresh student on the relabelled data with CE + distillation from ``model`` (the teacher).
+
+    ``seed`` draws the student's initial weights and the shuffling order.
+    """
+    config = pick_config(CONFIGS, config)
     if len(splits.forget_classes) != 1:
-        raise ValueError(f"distill_unlearn forgets one class at a time, got {splits.forget_classes}")
+        raise ValueError(f"distillation forgets one class at a time, got {splits.forget_classes}")
     for name, choices in (("targets", tuple(TARGET_RULES)), ("loss", LOSSES)):
         if getattr(config, name) not in choices:
             raise ValueError(f"unknown {name} {getattr(config, name)!r}: choose one of {', '.join(map(repr, choices))}")
@@ -159,12 +158,12 @@ def distill_unlearn(
     (forget_class,) = splits.forget_classes
     device = pick_device(device)
     rule = TARGET_RULES[config.targets]
-    parts: dict[str, list[float]] = {"ce": [], "kd": []}
+    parts = DistillParts()
     cost = Cost()
     with timed(cost):
-        teacher = clone(teacher).to(device).eval()
-        student = fresh_copy(teacher, config.seed)
-        data = relabelled_training_set(splits, {forget_class: config.relabel_to})
+        teacher = clone(model).to(device).eval()
+        student = fresh_model(teacher, seed)
+        data = relabelled_training_set(splits, relabel_mapping(splits.forget_classes, config.relabel_to))
 
         def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             # L = alpha * CE(s, y) + (1 - alpha) * T^2 * KL(targets || softmax(s / T))
@@ -177,13 +176,13 @@ def distill_unlearn(
                 targets = rule(t_logits, forget_class, config.relabel_to, config.temperature)
                 kd = kd_loss(s_logits, targets, config.temperature)
             ce = F.cross_entropy(s_logits, y)
-            parts["ce"].append(ce.item())
-            parts["kd"].append(kd.item())
+            parts.ce.append(ce.item())
+            parts.kd.append(kd.item())
             return config.alpha * ce + (1 - config.alpha) * kd
 
         history = fit(
             student,
-            make_loader(data, config.batch_size, shuffle=True, seed=config.seed),
+            make_loader(data, config.batch_size, shuffle=True, seed=seed),
             num_epochs=config.num_epochs,
             lr=config.lr,
             loss_fn=step,
@@ -191,61 +190,4 @@ def distill_unlearn(
             lr_schedule="onecycle",
             desc=f"distill ({config.loss}, {config.targets})",
         )
-    return UnlearningResult(student.eval(), cost, history, {"parts": parts})
-
-
-@dataclass(frozen=True)
-class BadTeacherConfig:
-    """Bad teaching: imitate the original on retained data and a random network on the forget data."""
-
-    retain_fraction: float = 0.3  # share of the retain set the student revisits (the paper uses 30 %)
-    temperature: float = 1.0
-    num_epochs: int = 1
-    lr: float = 1e-4  # Adam; the paper's 1e-4 needs its full-size forget set, small subsets need more
-    batch_size: int = 128
-    seed: int = 0  # incompetent teacher's initialisation, retain subset and shuffling
-
-
-BAD_TEACHER_CONFIGS: dict[str, BadTeacherConfig] = {
-    "quick": BadTeacherConfig(lr=1e-3),  # ~20 steps on the quick subset
-    "full": BadTeacherConfig(lr=3e-4),
-}
-
-
-def bad_teacher_unlearn(
-    model: nn.Module,
-    splits: Splits,
-    config: BadTeacherConfig = BAD_TEACHER_CONFIGS["quick"],
-    device: str | torch.device = "auto",
-) -> UnlearningResult:
-    """Start from the original; distil the good teacher on retained images and the bad one on forget images."""
-    if not 0 < config.retain_fraction <= 1:
-        raise ValueError(f"retain_fraction must be in (0, 1], got {config.retain_fraction}")
-    device = pick_device(device)
-    forget_classes = splits.forget_classes
-    cost = Cost()
-    with timed(cost):
-        good = clone(model).to(device).eval()
-        bad = fresh_copy(good, config.seed).eval()
-        student = clone(model).to(device)
-        size = max(1, round(config.retain_fraction * len(splits.retain)))
-        retain = stratified_subset(splits.retain, size, seed=config.seed)
-        data = TensorData(torch.cat([retain.X, splits.forget.X]), torch.cat([retain.y, splits.forget.y]))
-
-        def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            # L = T^2 * KL(teacher_i || student) with teacher_i = bad on forget images, good on the rest
-            with torch.no_grad():
-                is_forget = class_mask(y.cpu(), forget_classes).to(X.device)[:, None]  # (B, 1)
-                t_logits = torch.where(is_forget, bad(X), good(X))  # (B, C)
-            return kd_loss(net(X), soft_targets(t_logits, config.temperature), config.temperature)
-
-        history = fit(
-            student,
-            make_loader(data, config.batch_size, shuffle=True, seed=config.seed),
-            num_epochs=config.num_epochs,
-            lr=config.lr,
-            loss_fn=step,
-            device=device,
-            desc="bad teacher",
-        )
-    return UnlearningResult(student.eval(), cost, history, {"retain_size": size})
+    return DistillResult(student.eval(), cost, history, parts=parts)

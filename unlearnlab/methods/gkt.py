@@ -39,28 +39,32 @@ stopping rule that needs no real data: watch how often the student calls *probe 
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Splits, check_classes
-from ..training import History, pick_device, progress, seed_everything
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from ..data import Splits, TensorData, check_classes, class_mask
+from ..training import History, pick_device, progress
+from .base import Cost, UnlearningResult, clone, fresh_model, make_rng, pick_config, seeded, timed
 from .deepinversion import bn_statistics_hooks
+from .distill import kd_loss, soft_targets
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Monitor = Callable[[nn.Module], dict[str, float]]  # evaluation only (may use real test data), never training
 
 
 @dataclass(frozen=True)
-class GKTConfig:
+class Config:
     """Knobs of Gated Knowledge Transfer; ``CONFIGS`` holds the quick (CPU) and full (GPU) instances."""
 
     num_iterations: int = 1000  # pseudo-batches: generator step(s), then `student_steps` student steps
@@ -86,7 +90,7 @@ class GKTConfig:
 
 CONFIGS = {
     # quick: 2-core CPU, about 35 CPU-seconds per run; the course's generator prior and temperature (see above)
-    "quick": GKTConfig(
+    "quick": Config(
         num_iterations=60,
         batch_size=64,
         student_steps=5,
@@ -100,7 +104,7 @@ CONFIGS = {
     ),
     # full: one GPU, the scale and settings of the public GKT code (leakage shows after several hundred
     # pseudo-batches there); not yet run with this module
-    "full": GKTConfig(num_iterations=1500, batch_size=256, student_steps=10, check_every=50, min_iterations=300),
+    "full": Config(num_iterations=1500, batch_size=256, student_steps=10, check_every=50, min_iterations=300),
 }
 
 
@@ -223,17 +227,6 @@ def record_activations(model: nn.Module, layer_names: Sequence[str]) -> Iterator
             handle.remove()
 
 
-def kl_teacher_student(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
-) -> torch.Tensor:
-    """T^2 KL(T_T || S_T), T_T = softmax(teacher_logits / T): sum_c t_c (log t_c - log s_c), averaged over
-    the batch (``reduction="batchmean"``); the T^2 keeps the gradient's size independent of T (Hinton et al.)."""
-    T = temperature
-    log_s, log_t = F.log_softmax(student_logits / T, 1), F.log_softmax(teacher_logits / T, 1)
-    kl = F.kl_div(log_s, log_t, reduction="batchmean", log_target=True)
-    return kl * T * T
-
-
 # ----------------------------------------------------------------------------------------------------------
 # The stopping rule: no real data, only probe images of the forget classes
 
@@ -251,19 +244,6 @@ def probe_rate(model: nn.Module, probes: torch.Tensor, forget_classes: Iterable[
         hits += int(torch.isin(pred, forget).sum())
     model.train(was_training)
     return hits / max(1, len(probes))
-
-
-def reinitialise(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with fresh random weights (same architecture) that require grad: GKT's student."""
-    student = copy.deepcopy(model)
-    for module in student.modules():
-        if hasattr(module, "reset_parameters") and module is not student:
-            module.reset_parameters()
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
-            module.reset_running_stats()
-    for p in student.parameters():
-        p.requires_grad_(True)
-    return student
 
 
 @dataclass
@@ -304,6 +284,19 @@ class Checkpoint:
     metrics: dict[str, float] = field(default_factory=dict)  # from the monitor (evaluation only)
 
 
+@dataclass
+class GKTResult(UnlearningResult):
+    """GKT's chosen student (``model``) with everything the run measured."""
+
+    final_model: nn.Module | None = None  # the student at the end of the run (``model`` when the rule never fired)
+    generator: Generator | None = None  # the trained generator
+    checkpoints: list[Checkpoint] = field(default_factory=list)  # one per ``check_every`` pseudo-batches
+    stop_iteration: int | None = None  # where the stopping rule fired (None: it never did)
+    snapshot_iteration: int | None = None  # the snapshot returned as ``model`` (None unless the rule fired)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # time per phase (the monitor's is not a cost)
+    kept_fraction: float = 0.0  # share of all pseudo-images the gate let through
+
+
 class _Clock:
     """Seconds spent per phase, summed over the run: ``with clock("student"): ...``."""
 
@@ -330,7 +323,7 @@ def _generator_step(
     z: torch.Tensor,
     opt: torch.optim.Optimizer,
     forget: Sequence[int],
-    config: GKTConfig,
+    config: Config,
     bn_losses: list[torch.Tensor] | None,
 ) -> float:
     """Maximise KL(T || S) on the gated images G(z) (minus ``bn_weight`` x R_bn of all of them); returns the loss.
@@ -344,7 +337,7 @@ def _generator_step(
     keep = gate_mask(teacher_logits.detach().softmax(1), forget, config.gate_threshold, config.max_entropy)
     loss = X.new_zeros(())
     if int(keep.sum()) >= 2:  # the student's BatchNorm needs two images
-        loss = loss - kl_teacher_student(student(X[keep]), teacher_logits[keep])
+        loss = loss - kd_loss(student(X[keep]), soft_targets(teacher_logits[keep], 1.0), 1.0)
     if bn_losses:
         loss = loss + config.bn_weight * torch.stack(bn_losses).sum()
     if loss.requires_grad:
@@ -362,7 +355,7 @@ def _label(
     z: torch.Tensor,
     teacher_acts: list[torch.Tensor],
     forget: Sequence[int],
-    config: GKTConfig,
+    config: Config,
 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """The gated images G(z) with the teacher's logits and attention-layer activations, computed once."""
     X = generator(z)  # (B, 1, 28, 28)
@@ -378,11 +371,12 @@ def _student_step(
     teacher_acts: list[torch.Tensor],
     student_acts: list[torch.Tensor],
     opt: torch.optim.Optimizer,
-    config: GKTConfig,
+    config: Config,
 ) -> float:
     """One step of L_S = T^2 KL(T_T || S_T) + beta * L_at on the kept images; returns L_S."""
     student_logits = student(X)  # (K, C); the hooks fill student_acts
-    loss = kl_teacher_student(student_logits, teacher_logits, config.temperature)
+    T = config.temperature
+    loss = kd_loss(student_logits, soft_targets(teacher_logits, T), T)
     if config.beta > 0:
         loss = loss + config.beta * attention_loss(student_acts, teacher_acts)
     opt.zero_grad(set_to_none=True)
@@ -392,123 +386,233 @@ def _student_step(
     return float(loss.detach())
 
 
-def gkt(
-    teacher: nn.Module,
-    splits: Splits | None,
-    config: GKTConfig | str = "quick",
-    *,
-    forget_classes: Iterable[int] | None = None,
-    probes: torch.Tensor | None = None,
-    monitor: Monitor | None = None,
-    device: str | torch.device = "auto",
-    seed: int | None = 0,
-) -> UnlearningResult:
-    """Unlearn ``forget_classes`` (default: ``splits.forget_classes``) from ``teacher`` with Gated Knowledge Transfer.
+@dataclass
+class _Networks:
+    """The three networks of a GKT run and the two optimisers."""
 
-    Zero-shot: only the class ids are taken from ``splits``, never an image. ``probes`` (N, 1, 28, 28) are
-    synthetic images of the forget classes for the stopping rule; ``monitor(student) -> dict`` is called at
-    each checkpoint for evaluation only (its time is not in ``cost``).
+    teacher: nn.Module  # a frozen copy of the original model
+    student: nn.Module  # freshly initialised, same architecture
+    generator: Generator
+    opt_s: torch.optim.Optimizer
+    opt_g: torch.optim.Optimizer
 
-    The :class:`StoppingRule` (from ``min_iterations`` on) keeps a snapshot at every checkpoint whose probe
-    rate is at most ``max_probe_rate``, and *fires* at the first later checkpoint whose rate exceeds it: the
-    forget class is coming back. ``result.model`` is the last snapshot when the rule fired, else the final
-    student.
-    ``extras``: ``"final_model"``, ``"checkpoints"``, ``"stop_iteration"`` (None when the rule never fired),
-    ``"snapshot_iteration"``, ``"generator"``, ``"seconds"`` (time per phase) and ``"kept_fraction"``.
+
+def build_networks(model: nn.Module, config: Config, device: torch.device, seed: int | None) -> _Networks:
+    """Step 1: a frozen copy of ``model`` as teacher, a fresh student and a generator drawn from ``seed``."""
+    teacher = clone(model).to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    with seeded(seed):  # weight initialisation draws from torch's global RNG: a forked, seeded copy of it
+        student = fresh_model(teacher).to(device).train()
+        generator = Generator(config.z_dim, config.generator_width).to(device).train()
+    return _Networks(
+        teacher,
+        student,
+        generator,
+        torch.optim.Adam(student.parameters(), lr=config.lr_student),
+        torch.optim.Adam(generator.parameters(), lr=config.lr_generator),
+    )
+
+
+def anneal(nets: _Networks, iteration: int, config: Config) -> None:
+    """Cosine-anneal both learning rates to 0 over ``num_iterations`` (``iteration`` counts from 1)."""
+    scale = 0.5 * (1 + math.cos(math.pi * (iteration - 1) / config.num_iterations))
+    for opt, lr in ((nets.opt_s, config.lr_student), (nets.opt_g, config.lr_generator)):
+        for group in opt.param_groups:
+            group["lr"] = lr * scale
+
+
+def pseudo_batch(
+    nets: _Networks,
+    z: torch.Tensor,
+    forget: Sequence[int],
+    config: Config,
+    acts_t: list[torch.Tensor],
+    acts_s: list[torch.Tensor],
+    bn_losses: list[torch.Tensor] | None,
+    clock: _Clock,
+) -> tuple[int, list[float]]:
+    """Step 2, one pseudo-batch: generator step(s), the gated images labelled once, the student steps on them.
+
+    Returns how many of the ``len(z)`` pseudo-images the gate kept and the student's loss at each step.
     """
-    config = pick_config(CONFIGS, config)
-    if forget_classes is None:
-        if splits is None:
-            raise ValueError("give splits or forget_classes: GKT needs to know which classes to forget")
-        forget_classes = splits.forget_classes
-    forget = check_classes(forget_classes)
+    with clock("generator step"):
+        for _ in range(config.generator_steps):
+            _generator_step(nets.generator, nets.teacher, nets.student, z, nets.opt_g, forget, config, bn_losses)
+    with clock("draw and label"):
+        if bn_losses is not None:
+            bn_losses.clear()
+        X, teacher_logits, teacher_acts = _label(nets.generator, nets.teacher, z, acts_t, forget, config)
+    losses = []
+    if len(X) >= 2:  # BatchNorm needs two images; otherwise nothing to learn from this pseudo-batch
+        with clock("student steps"):
+            for _ in range(config.student_steps):
+                losses.append(_student_step(nets.student, X, teacher_logits, teacher_acts, acts_s, nets.opt_s, config))
+    return len(X), losses
+
+
+def measure(
+    student: nn.Module,
+    iteration: int,
+    probes: torch.Tensor | None,
+    forget: Sequence[int],
+    monitor: Monitor | None,
+    kept_fraction: float,
+    clock: _Clock,
+) -> Checkpoint:
+    """Step 3, at a checkpoint: the probe rate and the monitor's metrics, with the student in eval mode."""
+    student.eval()  # the monitor must neither see batch statistics nor move the running ones
+    with clock("probes"):
+        rate = probe_rate(student, probes, forget) if probes is not None else None
+    with clock("monitor (evaluation)"):
+        metrics = monitor(student) if monitor is not None else {}
+    student.train()
+    return Checkpoint(iteration, rate, kept_fraction, metrics)
+
+
+def _check(config: Config, forget: Sequence[int]) -> None:
     if not forget:
-        raise ValueError("forget_classes is empty: name at least one class to forget")
+        raise ValueError("forget_classes is empty: GKT forgets classes, name at least one")
     if config.num_iterations < 1 or config.student_steps < 1 or config.batch_size < 2:
         raise ValueError("num_iterations and student_steps must be positive and batch_size at least 2")
     if config.temperature <= 0:
         raise ValueError(f"temperature must be positive, got {config.temperature}")
-    seed_everything(seed)
+
+
+def unlearn(
+    model: nn.Module,
+    splits: Splits,
+    config: Config | str = "quick",
+    *,
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+    probes: torch.Tensor | None = None,
+    monitor: Monitor | None = None,
+) -> GKTResult:
+    """Unlearn ``splits.forget_classes`` from ``model`` (the teacher, left unchanged) with Gated Knowledge Transfer.
+
+    Zero-shot: only the class ids are taken from ``splits``, never an image. ``probes`` (N, 1, 28, 28) are
+    synthetic images of the forget classes for the stopping rule; ``monitor(student) -> dict`` is called at
+    each checkpoint for evaluation only (its time is not in ``cost``; see :func:`accuracy_monitor`).
+
+    The :class:`StoppingRule` (from ``min_iterations`` on) keeps a snapshot at every checkpoint whose probe
+    rate is at most ``max_probe_rate``, and *fires* at the first later checkpoint whose rate exceeds it: the
+    forget class is coming back. ``result.model`` is the last snapshot when the rule fired, else the final
+    student (``result.final_model``).
+    """
+    config = pick_config(CONFIGS, config)
+    forget = check_classes(splits.forget_classes)
+    _check(config, forget)
     device = pick_device(device)
     cost = Cost()
     clock = _Clock("generator step", "draw and label", "student steps", "probes", "monitor (evaluation)")
     with timed(cost):
-        teacher = clone(teacher).to(device).eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        student = reinitialise(teacher).to(device).train()
-        generator = Generator(config.z_dim, config.generator_width).to(device).train()
-        noise = torch.Generator().manual_seed(0 if seed is None else seed)
-        opt_s = torch.optim.Adam(student.parameters(), lr=config.lr_student)
-        opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator)
+        nets = build_networks(model, config, device, seed)
+        rng = make_rng(seed)  # the generator's input noise
         history, checkpoints = History(), []
         rule, snapshot = StoppingRule(config.min_iterations, config.max_probe_rate), None
         kept = seen = kept_total = seen_total = 0
         layers = config.attention_layers if config.beta > 0 else ()
-        bn_prior = bn_statistics_hooks(teacher) if config.bn_weight > 0 else nullcontext(None)
+        bn_prior = bn_statistics_hooks(nets.teacher) if config.bn_weight > 0 else nullcontext(None)
 
         with (
-            record_activations(teacher, layers) as acts_t,
-            record_activations(student, layers) as acts_s,
+            record_activations(nets.teacher, layers) as acts_t,
+            record_activations(nets.student, layers) as acts_s,
             bn_prior as bn_losses,
             progress(config.num_iterations, "GKT", unit="pseudo-batch") as bar,
         ):
             for iteration in range(1, config.num_iterations + 1):
-                scale = 0.5 * (1 + math.cos(math.pi * (iteration - 1) / config.num_iterations))  # cosine annealing
-                for opt, lr in ((opt_s, config.lr_student), (opt_g, config.lr_generator)):
-                    for group in opt.param_groups:
-                        group["lr"] = lr * scale
-                z = torch.randn(config.batch_size, config.z_dim, generator=noise).to(device)  # (B, z_dim)
-                with clock("generator step"):
-                    for _ in range(config.generator_steps):
-                        _generator_step(generator, teacher, student, z, opt_g, forget, config, bn_losses)
-                with clock("draw and label"):
-                    if bn_losses is not None:
-                        bn_losses.clear()
-                    X, teacher_logits, teacher_acts = _label(generator, teacher, z, acts_t, forget, config)
-                seen, kept = seen + config.batch_size, kept + len(X)
-                if len(X) >= 2:  # BatchNorm needs two images; otherwise nothing to learn from this pseudo-batch
-                    with clock("student steps"):
-                        for _ in range(config.student_steps):
-                            loss = _student_step(student, X, teacher_logits, teacher_acts, acts_s, opt_s, config)
-                            history.step_loss.append(loss)
+                anneal(nets, iteration, config)
+                z = torch.randn(config.batch_size, config.z_dim, generator=rng).to(device)  # (B, z_dim)
+                n_kept, losses = pseudo_batch(nets, z, forget, config, acts_t, acts_s, bn_losses, clock)
+                seen, kept = seen + config.batch_size, kept + n_kept
+                history.step_loss += losses
                 bar.update(1)
-
                 if iteration % config.check_every and iteration != config.num_iterations:
                     continue
-                student.eval()  # the monitor must neither see batch statistics nor move the running ones
-                with clock("probes"):
-                    rate = probe_rate(student, probes, forget) if probes is not None else None
-                with clock("monitor (evaluation)"):
-                    metrics = monitor(student) if monitor is not None else {}
-                student.train()
-                checkpoints.append(Checkpoint(iteration, rate, kept / max(1, seen), metrics))
+                point = measure(nets.student, iteration, probes, forget, monitor, kept / max(1, seen), clock)
+                checkpoints.append(point)
                 kept_total, seen_total, kept, seen = kept_total + kept, seen_total + seen, 0, 0
-                action = rule.observe(iteration, rate) if rate is not None else "continue"
+                action = rule.observe(iteration, point.probe_rate) if point.probe_rate is not None else "continue"
                 if action == "snapshot":
                     with clock("probes"):  # weights only: a deep copy would carry the recording hooks along
-                        snapshot = {k: v.detach().clone() for k, v in student.state_dict().items()}
+                        snapshot = {k: v.detach().clone() for k, v in nets.student.state_dict().items()}
                 elif action == "stop" and not config.run_to_end:
                     break
-        student.eval()
+        student = nets.student.eval()
         fired = rule.stop_iteration is not None
         chosen = student
         if fired:
-            chosen = copy.deepcopy(student)  # the hooks are gone now
+            chosen = clone(student)  # the hooks are gone now
             chosen.load_state_dict(snapshot)
     cost.seconds -= clock.seconds["monitor (evaluation)"]  # evaluation is not part of the method's cost
     history.seconds = cost.seconds
-    return UnlearningResult(
-        model=chosen.eval(),
-        cost=cost,
-        history=history,
-        extras={
-            "final_model": student,
-            "checkpoints": checkpoints,
-            "stop_iteration": rule.stop_iteration,
-            "snapshot_iteration": rule.snapshot_iteration if fired else None,
-            "generator": generator.eval(),
-            "seconds": dict(clock.seconds),
-            "kept_fraction": (kept_total + kept) / max(1, seen_total + seen),
-        },
+    return GKTResult(
+        chosen.eval(),
+        cost,
+        history,
+        final_model=student,
+        generator=nets.generator.eval(),
+        checkpoints=checkpoints,
+        stop_iteration=rule.stop_iteration,
+        snapshot_iteration=rule.snapshot_iteration if fired else None,
+        phase_seconds=dict(clock.seconds),
+        kept_fraction=(kept_total + kept) / max(1, seen_total + seen),
     )
+
+
+def accuracy_monitor(data: TensorData, forget_classes: Iterable[int], device: str | torch.device = "auto") -> Monitor:
+    """A monitor for :func:`unlearn`: the student's forget and retain accuracy on ``data`` (real test images).
+
+    Evaluation only: GKT never trains on these images, and their time is not counted as its cost.
+    """
+    device = pick_device(device)
+    is_forget = class_mask(data.y, forget_classes)
+    if not is_forget.any() or is_forget.all():
+        raise ValueError("the monitor's data must hold images of the forget classes and of the others")
+
+    @torch.no_grad()
+    def monitor(student: nn.Module) -> dict[str, float]:
+        pred = student(data.X.to(device)).argmax(1).cpu()
+        return {
+            "forget": float((pred[is_forget] == data.y[is_forget]).float().mean()),
+            "retain": float((pred[~is_forget] == data.y[~is_forget]).float().mean()),
+        }
+
+    return monitor
+
+
+def plot_runs(runs: Mapping[str, GKTResult], max_probe_rate: float | None = None) -> Figure:
+    """Retain and forget accuracy (from the monitor) and the probe rate at every checkpoint, one line per run.
+
+    A dotted vertical line marks where a run's stopping rule fired; ``max_probe_rate`` draws the rule's limit.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for name, run in runs.items():
+        points = run.checkpoints
+        if any("retain" not in p.metrics or "forget" not in p.metrics for p in points):
+            raise ValueError(f"run {name!r} has no monitor metrics: pass monitor=accuracy_monitor(...) to unlearn")
+        steps = [p.iteration for p in points]
+        (line,) = axes[0].plot(steps, [100 * p.metrics["retain"] for p in points], marker="o", label=name)
+        axes[1].plot(steps, [100 * p.metrics["forget"] for p in points], marker="o", color=line.get_color())
+        rates = [100 * p.probe_rate if p.probe_rate is not None else float("nan") for p in points]
+        axes[2].plot(steps, rates, marker="o", color=line.get_color())
+        if run.stop_iteration is not None:  # where the stopping rule fired
+            for ax in axes:
+                ax.axvline(run.stop_iteration, color=line.get_color(), linestyle=":")
+    if max_probe_rate is not None:
+        axes[2].axhline(100 * max_probe_rate, color="gray", linestyle="--", label="rule's limit")
+        axes[2].legend(fontsize=8)
+    titles = [
+        "retain accuracy % (real test, monitor)",
+        "forget accuracy % (real test, monitor)",
+        "probes called the forget class %",
+    ]
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("pseudo-batches")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

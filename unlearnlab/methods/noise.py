@@ -19,12 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import NUM_CLASSES, Splits, TensorData, check_classes, concat, make_loader, per_class_subset
-from ..training import History, fit, pick_device, progress, seed_everything
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from ..training import History, fit, pick_device, progress
+from .base import Cost, UnlearningResult, clone, frozen, make_rng, pick_config, timed
 
 
 @dataclass(frozen=True)
-class NoiseConfig:
+class Config:
     """Knobs of EMMN; ``CONFIGS`` holds the quick (CPU) and full (GPU) instances."""
 
     noise_per_class: int = 256  # noise images learned per class (forget and retained alike)
@@ -41,9 +41,9 @@ class NoiseConfig:
 
 CONFIGS = {
     # quick: 2-core CPU, a few seconds of noise learning
-    "quick": NoiseConfig(noise_per_class=32, noise_steps=20),
+    "quick": Config(noise_per_class=32, noise_steps=20),
     # full: one GPU, the scale of the public UNSIR/EMMN code
-    "full": NoiseConfig(noise_per_class=256, noise_steps=200),
+    "full": Config(noise_per_class=256, noise_steps=200),
 }
 
 
@@ -66,12 +66,15 @@ def learn_noise(
     model: nn.Module,
     classes: Iterable[int],
     maximise: bool,
-    config: NoiseConfig | str = "quick",
+    config: Config | str = "quick",
     *,
     device: str | torch.device = "auto",
-    seed: int | None = 0,
+    rng: torch.Generator | None = None,
 ) -> TensorData:
-    """Noise images labelled with ``classes`` that maximise (or minimise) the frozen ``model``'s loss."""
+    """Noise images labelled with ``classes`` that maximise (or minimise) the frozen ``model``'s loss.
+
+    ``model`` is used in eval mode and left as it was; ``rng`` draws the starting noise.
+    """
     config = pick_config(CONFIGS, config)
     classes = check_classes(classes)
     if not classes:
@@ -79,62 +82,59 @@ def learn_noise(
     if config.noise_per_class < 1 or config.noise_steps < 0:
         raise ValueError("noise_per_class must be positive and noise_steps non-negative")
     device = pick_device(device)
-    generator = torch.Generator().manual_seed(0 if seed is None else seed)
     y = torch.tensor(classes).repeat_interleave(config.noise_per_class).to(device)  # (K * n,)
-    noise = torch.randn(len(y), 1, 28, 28, generator=generator).to(device).requires_grad_(True)  # (K * n, 1, 28, 28)
+    noise = torch.randn(len(y), 1, 28, 28, generator=rng).to(device).requires_grad_(True)  # (K * n, 1, 28, 28)
     objective = error_max_objective if maximise else error_min_objective
-    model = model.to(device)
-    was_training = model.training
-    model.eval()  # BatchNorm uses its running statistics; only the noise is optimised
-    requires_grad = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
     optimizer = torch.optim.Adam([noise], lr=config.noise_lr)
-    try:
-        with progress(config.noise_steps, "noise") as bar:
-            for _ in range(config.noise_steps):
-                loss = objective(model(noise), y, noise, config.noise_reg)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                bar.update(1)
-    finally:
-        for p, flag in zip(model.parameters(), requires_grad):
-            p.requires_grad_(flag)
-        model.train(was_training)
+    with frozen(model.to(device)), progress(config.noise_steps, "noise") as bar:
+        for _ in range(config.noise_steps):
+            loss = objective(model(noise), y, noise, config.noise_reg)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bar.update(1)
     return TensorData(noise.detach().cpu(), y.cpu())
 
 
-def emmn(
+@dataclass
+class NoiseResult(UnlearningResult):
+    """The unlearned model with the noise it learned and the two phases' histories."""
+
+    forget_noise: TensorData | None = None  # error-maximising noise, labelled with the forget classes
+    retain_standin: TensorData | None = None  # error-minimising noise, or the real images of UNSIR
+    impair: History | None = None  # the high learning-rate pass over noise + stand-in
+    repair: History | None = None  # the pass over the stand-in alone
+
+
+def unlearn(
     model: nn.Module,
     splits: Splits,
-    config: NoiseConfig | str = "quick",
+    config: Config | str = "quick",
     *,
     device: str | torch.device = "auto",
     seed: int | None = 0,
-) -> UnlearningResult:
+) -> NoiseResult:
     """Unlearn ``splits.forget_classes`` from ``model`` (left unchanged) with error-max/error-min noise.
 
     Zero-shot when ``config.real_retain_per_class == 0``: only the class ids are read from ``splits``.
-    ``extras`` hold ``"forget_noise"``, ``"retain_standin"`` and the two phases' histories.
+    ``stored_bytes`` counts the real images UNSIR keeps (0 for EMMN).
     """
     config = pick_config(CONFIGS, config)
     forget = check_classes(splits.forget_classes)
     if not forget:
-        raise ValueError("forget_classes is empty: name at least one class to forget")
+        raise ValueError("forget_classes is empty: EMMN forgets classes, name at least one")
     retained = [c for c in range(NUM_CLASSES) if c not in forget]
-    seed_everything(seed)
     device = pick_device(device)
     cost = Cost()
     with timed(cost):
-        forget_noise = learn_noise(model, forget, True, config, device=device, seed=seed)
+        teacher = clone(model)
+        forget_noise = learn_noise(teacher, forget, True, config, device=device, rng=make_rng(seed))
         if config.real_retain_per_class > 0:  # UNSIR: a little real retain data (not zero-shot any more)
             standin = per_class_subset(splits.retain, config.real_retain_per_class, seed=0 if seed is None else seed)
         else:
-            standin = learn_noise(
-                model, retained, False, config, device=device, seed=None if seed is None else seed + 1
-            )
-        unlearned = clone(model)
+            rng = make_rng(None if seed is None else seed + 1)
+            standin = learn_noise(teacher, retained, False, config, device=device, rng=rng)
+        unlearned = teacher
         impair = fit(
             unlearned,
             make_loader(concat(forget_noise, standin), config.batch_size, shuffle=True, seed=seed),
@@ -157,9 +157,12 @@ def emmn(
         seconds=cost.seconds,
     )
     stored = 0 if config.real_retain_per_class == 0 else standin.X.numel() * standin.X.element_size()
-    return UnlearningResult(
-        model=unlearned.eval(),
-        cost=Cost(cost.seconds, stored),
-        history=history,
-        extras={"forget_noise": forget_noise, "retain_standin": standin, "impair": impair, "repair": repair},
+    return NoiseResult(
+        unlearned.eval(),
+        Cost(cost.seconds, stored),
+        history,
+        forget_noise=forget_noise,
+        retain_standin=standin,
+        impair=impair,
+        repair=repair,
     )

@@ -7,30 +7,30 @@ trainable: the features stay as they were, and only the decision layer moves.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..data import Splits, make_loader, relabelled_training_set
 from ..training import fit
-from .base import Cost, UnlearningResult, clone, timed
+from .base import Cost, UnlearningResult, clone, pick_config, timed
 
 
 @dataclass(frozen=True)
-class RelabelConfig:
+class Config:
     """Relabel-and-fine-tune settings."""
 
-    mapping: dict[int, int] = field(default_factory=lambda: {6: 3})  # forget class -> class it is taught as
+    relabel_to: int = 3  # the forget class's images are taught as this class (seed 000: 6 -> 3)
     trainable: tuple[str, ...] = ("fc3",)  # parameter-name prefixes left trainable; all else is frozen
-    num_epochs: int = 1
+    num_epochs: int = 1  # passes over retain + relabelled forget data
     lr: float = 1e-3  # Adam, constant: small steps keep the other classes where they were
-    batch_size: int = 128
+    batch_size: int = 128  # images per step
 
 
 CONFIGS = {
-    "quick": RelabelConfig(num_epochs=1),
-    "full": RelabelConfig(num_epochs=2),
+    "quick": Config(num_epochs=1),
+    "full": Config(num_epochs=2),
 }
 
 
@@ -51,23 +51,32 @@ def freeze_all_but(model: nn.Module, trainable: Iterable[str]) -> list[str]:
     return kept
 
 
-def relabel_and_finetune(
+def unlearn(
     model: nn.Module,
     splits: Splits,
-    config: RelabelConfig = RelabelConfig(),
+    config: Config | str = "quick",
+    *,
     device: str | torch.device = "auto",
-    seed: int = 0,
+    seed: int | None = 0,
 ) -> UnlearningResult:
     """Fine-tune a copy of ``model`` on retain + relabelled forget data with only ``config.trainable`` layers."""
-    if set(config.mapping) != set(splits.forget_classes):
-        raise ValueError(
-            f"the mapping {config.mapping} must relabel exactly the forget classes {splits.forget_classes}"
-        )
+    config = pick_config(CONFIGS, config)
+    mapping = relabel_mapping(splits.forget_classes, config.relabel_to)
     cost = Cost()
     with timed(cost):
         unlearned = clone(model)
         freeze_all_but(unlearned, config.trainable)
-        train = relabelled_training_set(splits, config.mapping)
+        train = relabelled_training_set(splits, mapping)
         loader = make_loader(train, config.batch_size, shuffle=True, seed=seed)
         history = fit(unlearned, loader, num_epochs=config.num_epochs, lr=config.lr, device=device, desc="relabel")
-    return UnlearningResult(unlearned, cost, history)
+    return UnlearningResult(unlearned.eval(), cost, history)
+
+
+def relabel_mapping(forget_classes: Iterable[int], relabel_to: int) -> dict[int, int]:
+    """``{c: relabel_to}`` for every forget class; class forgetting only (a random forget set has no class)."""
+    forget_classes = tuple(forget_classes)
+    if not forget_classes:
+        raise ValueError("relabelling needs forget classes: it forgets a class, not a random subset")
+    if relabel_to in forget_classes:
+        raise ValueError(f"relabel_to={relabel_to} is itself a forget class {forget_classes}: pick a retained class")
+    return dict.fromkeys(forget_classes, relabel_to)

@@ -18,10 +18,10 @@ from torch import nn
 from ..data import Splits, TensorData, check_classes, make_loader, per_class_subset
 from ..metrics import unlearning_report
 from ..models import build_model
-from ..training import History, fit, pick_device, seed_everything
-from .base import Cost, UnlearningResult, pick_config, timed
+from ..training import History, fit, pick_device
+from .base import Cost, UnlearningResult, clone, fresh_model, make_rng, pick_config, seeded, timed
 from .deepinversion import CONFIGS as INVERSION_CONFIGS
-from .deepinversion import InversionConfig, jitter_and_flip, synthesize
+from .deepinversion import InversionConfig, SynthesisResult, jitter_and_flip, synthesize
 from .distill import kd_loss, soft_targets_without
 
 
@@ -29,7 +29,7 @@ from .distill import kd_loss, soft_targets_without
 class StudentConfig:
     """How the fresh student learns from the synthetic images."""
 
-    model: str = "cnn_bn"  # architecture of the fresh student
+    model: str | None = None  # architecture of the fresh student (a name for build_model); None: the teacher's
     num_epochs: int = 30  # passes over the (small) synthetic set, each with new jitter
     batch_size: int = 128
     lr: float = 3e-3  # peak Adam learning rate (one-cycle schedule)
@@ -38,7 +38,7 @@ class StudentConfig:
 
 
 @dataclass(frozen=True)
-class ZeroShotConfig:
+class Config:
     """DeepInversion synthesis followed by student distillation."""
 
     inversion: InversionConfig = field(default_factory=InversionConfig)
@@ -46,8 +46,8 @@ class ZeroShotConfig:
 
 
 CONFIGS = {
-    "quick": ZeroShotConfig(INVERSION_CONFIGS["quick"], StudentConfig(num_epochs=60)),  # 240 steps, ~14 s on a CPU
-    "full": ZeroShotConfig(INVERSION_CONFIGS["full"], StudentConfig(num_epochs=20, batch_size=256)),
+    "quick": Config(INVERSION_CONFIGS["quick"], StudentConfig(num_epochs=60)),  # 240 steps, ~14 s on a CPU
+    "full": Config(INVERSION_CONFIGS["full"], StudentConfig(num_epochs=20, batch_size=256)),
 }
 
 
@@ -63,14 +63,17 @@ def train_student(
     forget_classes = check_classes(forget_classes)
     if torch.isin(synthetic.y, torch.tensor(forget_classes)).any():
         raise ValueError(f"the synthetic set holds images of the forget classes {forget_classes}: drop them first")
-    seed_everything(seed)
     device = pick_device(device)
     teacher = teacher.to(device).eval()
-    student = build_model(config.model)
-    generator = torch.Generator().manual_seed(0 if seed is None else seed)
+    if config.model is None:
+        student = fresh_model(teacher, seed)
+    else:
+        with seeded(seed):
+            student = build_model(config.model)
+    rng = make_rng(seed)
 
     def step_loss(model: nn.Module, X: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
-        X = jitter_and_flip(X, config.jitter, False, generator)  # (B, 1, 28, 28), a new shift every step
+        X = jitter_and_flip(X, config.jitter, False, rng)  # (B, 1, 28, 28), a new shift every step
         with torch.no_grad():
             targets = soft_targets_without(teacher(X), forget_classes, config.temperature)  # (B, C)
         return kd_loss(model(X), targets, config.temperature)
@@ -89,21 +92,36 @@ def train_student(
     return student, history
 
 
-def deepinversion_unlearn(
+@dataclass
+class ZeroShotResult(UnlearningResult):
+    """The fresh student, with the synthetic images it learned from."""
+
+    synthesis: SynthesisResult | None = None  # DeepInversion's images of the retained classes
+
+
+def unlearn(
     model: nn.Module,
     splits: Splits,
-    config: ZeroShotConfig | str = "quick",
+    config: Config | str = "quick",
+    *,
     device: str | torch.device = "auto",
-    seed: int = 0,
-) -> UnlearningResult:
-    """Zero-shot unlearning of ``splits.forget_classes``: only the model and the class ids are used, no data."""
+    seed: int | None = 0,
+) -> ZeroShotResult:
+    """Zero-shot unlearning of ``splits.forget_classes``: only ``model`` and the class ids are used, no data.
+
+    ``stored_bytes`` is the synthetic set's size: it is what the method keeps in memory instead of data.
+    """
     config = pick_config(CONFIGS, config)
+    if not splits.forget_classes:
+        raise ValueError("forget_classes is empty: this method forgets classes, name at least one")
     retain_classes = [c for c in range(model_num_classes(model)) if c not in splits.forget_classes]
     cost = Cost()
     with timed(cost):
-        synthesis = synthesize(model, retain_classes, config.inversion, device=device, seed=seed)
-        student, history = train_student(model, synthesis.data, splits.forget_classes, config.student, device, seed)
-    return UnlearningResult(student, cost, history, extras={"synthesis": synthesis})
+        teacher = clone(model)
+        synthesis = synthesize(teacher, retain_classes, config.inversion, device=device, seed=seed)
+        student, history = train_student(teacher, synthesis.data, splits.forget_classes, config.student, device, seed)
+    cost.stored_bytes = synthesis.data.X.numel() * synthesis.data.X.element_size()
+    return ZeroShotResult(student.eval(), cost, history, synthesis=synthesis)
 
 
 def model_num_classes(model: nn.Module) -> int:

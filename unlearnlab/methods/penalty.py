@@ -1,4 +1,4 @@
-"""Custom losses that forget a class while teaching its images as another (notebook 02, seeds 000 and 001).
+"""A penalty loss that forgets a class while teaching its images as another (notebook 02, seeds 000 and 001).
 
 The story: relabel the forget class (6 as 3), keep cross-entropy for everything, and add a penalty on
 predicting 6. Seed 000's penalty subtracted the class-6 cross-entropy, which is unbounded below: the total
@@ -9,7 +9,7 @@ predicted and its gradient vanishes with ``p6``, so it stops pushing once the cl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +17,9 @@ from torch import nn
 
 from ..data import Splits, make_loader, relabelled_training_set
 from ..training import fit, pick_device
-from .base import Cost, UnlearningResult, clone, timed
-from .saliency import apply_gradient_masks, gradient_saliency, layer_masks, mask_fraction, top_fraction_mask
+from .base import Cost, UnlearningResult, clone, pick_config, timed
+from .relabel import relabel_mapping
+from .saliency import Masks, apply_gradient_masks, gradient_saliency, layer_masks, mask_fraction, top_fraction_mask
 
 # penalty(logits (B, C), forget_class) -> scalar
 Penalty = Callable[[torch.Tensor, int], torch.Tensor]
@@ -55,7 +56,7 @@ PENALTIES: dict[str, Penalty] = {"bounded": bounded_penalty, "unbounded": unboun
 
 
 @dataclass(frozen=True)
-class PenaltyConfig:
+class Config:
     """How to unlearn with a penalty loss and a subset of trainable weights."""
 
     relabel_to: int = 3  # the forget class's images are taught as this class
@@ -63,19 +64,26 @@ class PenaltyConfig:
     fraction: float = 0.05  # share of conv/linear entries trained when trainable="saliency"
     penalty: str = "bounded"  # "bounded" (-log(1 - p6)), "unbounded" (seed 000's log p6) or "none"
     weight: float = 1.0  # penalty weight
-    num_epochs: int = 1
+    num_epochs: int = 1  # passes over retain + relabelled forget data
     lr: float = 1e-3  # Adam, no weight decay: frozen entries must not move
-    batch_size: int = 128
-    seed: int = 0  # shuffling order
+    batch_size: int = 128  # images per step
 
 
-CONFIGS: dict[str, PenaltyConfig] = {
-    "quick": PenaltyConfig(num_epochs=1),
-    "full": PenaltyConfig(num_epochs=3),
+CONFIGS: dict[str, Config] = {
+    "quick": Config(num_epochs=1),
+    "full": Config(num_epochs=3),
 }
 
 
-def choose_masks(model: nn.Module, splits: Splits, config: PenaltyConfig, device: torch.device) -> dict:
+@dataclass
+class PenaltyResult(UnlearningResult):
+    """The unlearned model with the trainable entries it used."""
+
+    masks: Masks = field(default_factory=dict)  # parameter name -> bool tensor (True = trained)
+    fraction: float = 0.0  # share of all conv/linear entries that were trainable
+
+
+def choose_masks(model: nn.Module, splits: Splits, config: Config, device: torch.device) -> Masks:
     """The trainable entries: saliency-chosen top fraction, or a whole named layer."""
     if config.trainable == "saliency":
         scores = gradient_saliency(model, make_loader(splits.forget, 256), device)
@@ -83,19 +91,22 @@ def choose_masks(model: nn.Module, splits: Splits, config: PenaltyConfig, device
     return layer_masks(model, [config.trainable])
 
 
-def penalty_unlearn(
+def unlearn(
     model: nn.Module,
     splits: Splits,
-    config: PenaltyConfig = CONFIGS["quick"],
+    config: Config | str = "quick",
+    *,
     device: str | torch.device = "auto",
+    seed: int | None = 0,
     masks: Mapping[str, torch.Tensor] | None = None,
-) -> UnlearningResult:
+) -> PenaltyResult:
     """Relabel the forget class, then fine-tune only the chosen entries with CE + penalty; the input is not modified.
 
     ``masks`` overrides the choice made by ``config.trainable`` (see :mod:`unlearnlab.methods.saliency`).
     """
+    config = pick_config(CONFIGS, config)
     if len(splits.forget_classes) != 1:
-        raise ValueError(f"penalty_unlearn forgets one class at a time, got {splits.forget_classes}")
+        raise ValueError(f"the penalty method forgets one class at a time, got {splits.forget_classes}")
     if config.penalty not in PENALTIES:
         raise ValueError(f"unknown penalty {config.penalty!r}: choose one of {', '.join(map(repr, PENALTIES))}")
     (forget_class,) = splits.forget_classes
@@ -105,7 +116,7 @@ def penalty_unlearn(
         student = clone(model).to(device)
         masks = dict(masks) if masks is not None else choose_masks(student, splits, config, device)
         handles = apply_gradient_masks(student, masks)
-        data = relabelled_training_set(splits, {forget_class: config.relabel_to})
+        data = relabelled_training_set(splits, relabel_mapping(splits.forget_classes, config.relabel_to))
         penalty = PENALTIES[config.penalty]
 
         def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -114,7 +125,7 @@ def penalty_unlearn(
         try:
             history = fit(
                 student,
-                make_loader(data, config.batch_size, shuffle=True, seed=config.seed),
+                make_loader(data, config.batch_size, shuffle=True, seed=seed),
                 num_epochs=config.num_epochs,
                 lr=config.lr,
                 loss_fn=step,
@@ -126,5 +137,4 @@ def penalty_unlearn(
                 handle.remove()
         for p in student.parameters():
             p.requires_grad_(True)
-    extras = {"masks": masks, "fraction": mask_fraction(masks)}
-    return UnlearningResult(student.eval(), cost, history, extras)
+    return PenaltyResult(student.eval(), cost, history, masks=masks, fraction=mask_fraction(masks))
