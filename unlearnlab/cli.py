@@ -1,4 +1,4 @@
-"""The ``unlearnlab`` command: ``data``, ``run``, ``build`` and ``grade``."""
+"""The ``unlearnlab`` command: ``data``, ``run``, ``build``, ``grade`` and ``compare``."""
 
 from __future__ import annotations
 
@@ -111,6 +111,34 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 1 if ungraded or not rows else 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Every method against retraining over seeds; write compare.json, compare.md and pareto.png."""
+    from .compare import compare, write
+
+    try:
+        result = compare(
+            args.scenario,
+            forget_classes=tuple(args.forget) if args.scenario == "class" else (),
+            forget_fraction=args.fraction,
+            methods=args.methods,
+            seeds=args.seeds,
+            profile=args.profile,
+            ain=not args.no_ain,
+            device=args.device,
+            log=lambda text: print(text, file=sys.stderr),
+        )
+    except (KeyError, ValueError) as err:
+        print(f"compare: {err}", file=sys.stderr)
+        return 2
+    paths = write(result, args.out)
+    print(result.markdown())
+    print(f"wrote {', '.join(map(str, paths))}")
+    failed = [r.method for r in result.rows if r.errors]
+    if failed:
+        print(f"methods with failed seeds (see their rows): {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per job."""
     parser = argparse.ArgumentParser(prog="unlearnlab", description="The machine unlearning course's tools.")
@@ -155,6 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores / 2)")
     grade.add_argument("--exercise", help="the exercise notebook (default: from the submission)")
     grade.set_defaults(func=cmd_grade)
+
+    cmp = sub.add_parser("compare", help="every unlearning method against retraining over seeds, with the noise band")
+    cmp.add_argument("--scenario", default="class", choices=["class", "random"])
+    cmp.add_argument(
+        "--forget", type=int, nargs="+", default=[6], help="class scenario: the classes to forget (default: 6)"
+    )
+    cmp.add_argument("--fraction", type=float, default=0.1, help="random scenario: share of the training set to forget")
+    cmp.add_argument("--methods", nargs="+", help="registry names (default: every method for the scenario)")
+    cmp.add_argument(
+        "--seeds", type=int, default=2, help="number of seeds 0..N-1 (default: 2; two or more give a band)"
+    )
+    cmp.add_argument("--profile", default="quick", choices=["auto", "quick", "full"])
+    cmp.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    cmp.add_argument("--no-ain", action="store_true", help="skip the anamnesis index (relearning probes)")
+    cmp.add_argument("--out", default="runs/compare", help="output folder (default: runs/compare)")
+    cmp.set_defaults(func=cmd_compare)
     return parser
 
 

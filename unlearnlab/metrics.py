@@ -81,6 +81,11 @@ def js_divergence_probs(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-12) ->
     return (kl_pm + kl_qm) / 2  # (N,), in [0, ln 2]
 
 
+def activation_distance_probs(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Per-row L2 distance ||p - q||_2 between output distributions ``p``, ``q`` (N, C); in [0, sqrt(2)]."""
+    return (p - q).norm(dim=1)  # (N,)
+
+
 def _output_probs(
     model_a: nn.Module, model_b: nn.Module, loader: Batches, device: str | torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:

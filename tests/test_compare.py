@@ -1,0 +1,227 @@
+"""unlearnlab.compare: summary scores, the noise band and a whole run on a tiny setup (untrained small models)."""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import jensenshannon
+from sklearn.metrics import accuracy_score
+
+from unlearnlab import compare as C
+from unlearnlab.cli import build_parser
+from unlearnlab.data import class_splits
+from unlearnlab.methods.base import Cost, UnlearningResult, clone
+from unlearnlab.metrics import activation_distance_probs
+from unlearnlab.mia import simple_mia
+from unlearnlab.models import build_model
+
+
+def test_tug_of_war_is_the_product_of_one_minus_the_gaps():
+    assert C.tug_of_war([0.10, 0.90, 0.80], [0.0, 0.95, 0.85]) == pytest.approx(0.9 * 0.95 * 0.95, abs=1e-12)
+    assert C.tug_of_war([0.0, 0.99, 0.9], [0.0, 0.99, 0.9]) == 1.0
+    assert C.tug_of_war([1.0, 0.0, 0.0], [0.0, 1.0, 1.0]) == 0.0
+    with pytest.raises(ValueError, match="as many"):
+        C.tug_of_war([0.1, 0.2], [0.1, 0.2, 0.3])
+
+
+def test_pareto_front_keeps_the_undominated_points():
+    table = {
+        "a": (0.10, 1.0),  # front: between d and c
+        "b": (0.05, 2.0),  # off: d has the same gap for less
+        "c": (0.20, 0.5),  # front: cheapest
+        "d": (0.05, 1.5),  # front: the smallest gap
+        "e": (0.30, 3.0),  # dominated by everything
+        "f": (0.20, 0.5),  # equal to c: neither dominates the other
+    }
+    assert C.pareto_front(table) == ["a", "c", "d", "f"]
+    assert C.pareto_front({"x": (1.0, 1.0, 1.0)}) == ["x"]
+    with pytest.raises(ValueError, match="same number"):
+        C.pareto_front({"x": (1.0,), "y": (1.0, 2.0)})
+
+
+def test_bands_by_hand():
+    band = C.accuracy_band([0.98, 0.99])
+    assert (band.low, band.high) == pytest.approx((0.975, 0.995))
+    # two binomial standard errors on 100 items at p = 0.985 are wider than the 1-point gap between the seeds
+    wide = C.accuracy_band([0.98, 0.99], n=100)
+    half = 2 * math.sqrt(0.985 * 0.015 / 100)
+    assert (wide.low, wide.high) == pytest.approx((0.985 - half, 0.985 + half))
+    # the gap wins when it is larger: three seeds, largest gap 0.3
+    assert C.accuracy_band([0.2, 0.5, 0.35], n=10_000).high == pytest.approx(0.35 + 0.3)
+    assert (C.distance_band([0.01, 0.03, 0.02]).low, C.distance_band([0.01, 0.03, 0.02]).high) == (0.0, 0.03)
+    assert C.similarity_band([0.97, 0.99]).low == 0.97
+    assert band.contains(0.975) and band.contains(0.995) and not band.contains(0.996) and not band.contains(0.97)
+    assert band.contains(None) is None and band.contains(float("nan")) is None
+    with pytest.raises(ValueError, match="two retrained seeds"):
+        C.accuracy_band([0.5])
+
+
+def test_activation_distance_probs_matches_numpy():
+    gen = torch.Generator().manual_seed(0)
+    p, q = torch.rand(6, 10, generator=gen).softmax(1), torch.rand(6, 10, generator=gen).softmax(1)
+    np.testing.assert_allclose(
+        activation_distance_probs(p, q).numpy(), np.linalg.norm(p.numpy() - q.numpy(), axis=1), rtol=1e-6
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A whole run: untrained small models, a perfect method, a method that fails on one seed, one that always fails
+
+
+class AlwaysSix(torch.nn.Module):
+    """Says 6 to every image: forget accuracy 100 %, far outside the retrained band."""
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return 10.0 * torch.nn.functional.one_hot(torch.full((len(X),), 6), 10).float()
+
+
+def _model(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model("mlp").eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(mnist_train, mnist_test):
+    splits = class_splits((6,), train=mnist_train.subset(slice(0, 600)), test=mnist_test.subset(slice(0, 400)))
+    setups = [C.SeedSetup(s, _model(100 + s), _model(200 + s), splits) for s in (0, 1)]
+    retrained = {s.seed: s.retrained for s in setups}
+
+    def perfect(model, splits, config="quick", *, device="auto", seed=0):  # returns the retrained model itself
+        return UnlearningResult(clone(retrained[seed]), Cost(seconds=2.0, stored_bytes=1000))
+
+    def flaky(model, splits, config="quick", *, device="auto", seed=0):
+        if seed == 1:
+            raise RuntimeError("boom on seed 1")
+        return UnlearningResult(AlwaysSix(), Cost(seconds=4.0))
+
+    def broken(model, splits, config="quick", *, device="auto", seed=0):
+        raise ValueError("always broken")
+
+    methods = {
+        name: SimpleNamespace(name=name, family="test", scenarios=("class",), module=SimpleNamespace(unlearn=fn))
+        for name, fn in (("perfect", perfect), ("flaky", flaky), ("broken", broken))
+    }
+    result = C.run_compare(
+        setups, methods, scenario="class", forget="class 6", retrain_seconds=8.0, ain=False, device="cpu"
+    )
+    return result, setups
+
+
+def test_a_failing_method_keeps_its_row_and_loses_no_other(tiny_run):
+    result, _ = tiny_run
+    assert [r.method for r in result.rows] == ["original", "retrained", "perfect", "flaky", "broken"]
+    flaky, broken = result.row("flaky"), result.row("broken")
+    assert (
+        flaky.seeds == [0] and list(flaky.errors) == [1] and flaky.errors[1].startswith("RuntimeError: boom on seed 1")
+    )
+    assert broken.failed and set(broken.errors) == {0, 1} and "always broken" in broken.errors[0]
+    assert broken.mean["forget_acc"] is None and broken.inside_all is None and broken.time_ratio is None
+    assert result.row("perfect").seeds == [0, 1] and not result.row("perfect").errors
+    text = result.markdown()
+    assert "flaky failed on seed 1: RuntimeError: boom on seed 1" in text
+    assert "| broken | - |" in text
+
+
+def test_scores_against_references(tiny_run):
+    result, setups = tiny_run
+    sets = C.EvalSets.from_splits(setups[0].splits, ain=False)
+    X_f = sets.forget.X
+    with torch.no_grad():
+        p_orig = setups[0].original(X_f).softmax(1).double().numpy()
+        p_ret = setups[0].retrained(X_f).softmax(1).double().numpy()
+        acc = [
+            accuracy_score(d.y.numpy(), setups[0].original(d.X).argmax(1).numpy())
+            for d in (sets.forget, sets.retain, sets.test)
+        ]
+        ref_acc = [
+            accuracy_score(d.y.numpy(), setups[0].retrained(d.X).argmax(1).numpy())
+            for d in (sets.forget, sets.retain, sets.test)
+        ]
+        losses = [
+            torch.nn.functional.cross_entropy(setups[0].original(d.X).double(), d.y, reduction="none").numpy()
+            for d in (sets.forget, sets.heldout)
+        ]
+    original = result.row("original").per_seed[0]
+    assert (original.forget_acc, original.retain_acc, original.test_acc) == pytest.approx(acc, abs=1e-6)
+    assert original.js == pytest.approx(float(np.mean(jensenshannon(p_orig, p_ret, axis=1) ** 2)), rel=1e-4)
+    assert original.act_dist == pytest.approx(float(np.linalg.norm(p_orig - p_ret, axis=1).mean()), rel=1e-5)
+    assert original.tow == pytest.approx(float(np.prod([1 - abs(a - r) for a, r in zip(acc, ref_acc)])), abs=1e-6)
+    assert original.mia == pytest.approx(simple_mia(*losses, seed=C.SPLIT_SEED), abs=1e-12)
+    assert result.row("original").time_ratio is None
+
+
+def test_band_logic_on_the_tiny_run(tiny_run):
+    result, setups = tiny_run
+    sets = C.EvalSets.from_splits(setups[0].splits, ain=False)
+    outs = [C.Outputs.of(s.retrained, sets, torch.device("cpu")) for s in setups]
+    accs = np.asarray([o.accuracies() for o in outs])
+    for k, metric in enumerate(C.ACCURACIES):
+        n = len(getattr(sets, ("forget", "retain", "test")[k]))
+        assert result.bands[metric] == C.accuracy_band(accs[:, k], n)
+    cross = [C.score(outs[0], outs[1]), C.score(outs[1], outs[0])]
+    assert result.bands["js"].high == pytest.approx(max(s.js for s in cross))
+    assert result.bands["tow"].low == pytest.approx(min(s.tow for s in cross))
+    perfect = result.row("perfect")  # the retrained model of its own seed: every distance 0, ToW 1
+    assert perfect.mean["js"] == pytest.approx(0.0, abs=1e-7) and perfect.mean["tow"] == 1.0
+    assert perfect.inside_all is True and perfect.time_ratio == pytest.approx(2.0 / 8.0)
+    assert perfect.mean["stored_bytes"] == 1000
+    flaky = result.row("flaky")  # says 6 to everything: outside on forget accuracy
+    for metric in C.BANDED:
+        band = result.bands[metric]
+        assert flaky.inside[metric] == (band.low <= flaky.mean[metric] <= band.high)
+    assert flaky.mean["forget_acc"] == 1.0 and flaky.inside["forget_acc"] is False and flaky.inside_all is False
+    retrained = result.row("retrained")  # its distance columns are the retrained-to-retrained pairs
+    assert retrained.mean["js"] == pytest.approx(np.mean([s.js for s in cross]))
+    assert retrained.time_ratio == 1.0
+
+
+def test_json_round_trip(tiny_run, tmp_path):
+    result, _ = tiny_run
+    paths = C.write(result, tmp_path)
+    assert [p.name for p in paths] == ["compare.json", "compare.md", "pareto.png"]
+    data = json.loads(paths[0].read_text())
+    assert data["bands"]["js"] == [0.0, result.bands["js"].high]
+    assert data["rows"][3]["errors"] == {"1": result.row("flaky").errors[1]}
+    assert paths[2].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_single_seed_has_no_band(mnist_train, mnist_test):
+    splits = class_splits((6,), train=mnist_train.subset(slice(0, 300)), test=mnist_test.subset(slice(0, 200)))
+    result = C.run_compare(
+        [C.SeedSetup(0, _model(1), _model(2), splits)],
+        {},
+        scenario="class",
+        forget="class 6",
+        retrain_seconds=1.0,
+        ain=False,
+        device="cpu",
+    )
+    assert result.bands == {} and result.row("original").inside_all is None
+    assert "One seed: no noise band" in result.markdown()
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="scenario"):
+        C.run_compare([], {}, scenario="sideways", forget="", retrain_seconds=1.0)
+    with pytest.raises(ValueError, match="no seeds"):
+        C.run_compare([], {}, scenario="class", forget="", retrain_seconds=1.0)
+    with pytest.raises(ValueError, match="scenario"):
+        C.splits_for("sideways", (6,), 0.1, C.resolve("quick"))
+
+
+def test_cli_parses_compare():
+    args = build_parser().parse_args(
+        ["compare", "--scenario", "random", "--methods", "finetune", "salun", "--seeds", "3", "--out", "x"]
+    )
+    assert (args.scenario, args.methods, args.seeds, args.out, args.profile) == (
+        "random",
+        ["finetune", "salun"],
+        3,
+        "x",
+        "quick",
+    )
