@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 import torch
 
-from unlearnlab.data import TensorData, class_splits
-from unlearnlab.methods.base import pick_config
+from unlearnlab.data import TensorData, class_splits, per_class_subset
+from unlearnlab.methods.base import make_rng, pick_config
 from unlearnlab.methods.deepinversion import (
     CONFIGS,
     InversionConfig,
     bn_statistics,
+    bn_statistics_hooks,
     bn_statistics_loss,
+    inversion_loss,
+    jitter_and_flip,
     synthesize,
     total_variation,
 )
 from unlearnlab.methods.zero_shot_student import (
+    Config,
     StudentConfig,
-    ZeroShotConfig,
-    deepinversion_unlearn,
     learning_curve,
     train_student,
+    unlearn,
 )
+from unlearnlab.metrics import unlearning_report
 from unlearnlab.models import build_model
 
 TINY = InversionConfig(images_per_class=3, batch_per_class=3, steps=4)
@@ -67,8 +74,12 @@ def test_bn_statistics_reports_each_layer_and_leaves_the_model_as_it_was():
     torch.manual_seed(0)
     model = build_model("cnn_bn").train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    values = bn_statistics(model, torch.randn(16, 1, 28, 28))
-    assert len(values) == 3 and all(v > 0 for v in values)
+    X = torch.randn(16, 1, 28, 28)
+    values = bn_statistics(model, X)
+    assert len(values) == 3
+    with torch.no_grad():  # the first BN layer sees conv1's output: R_bn against its running statistics
+        expected = bn_statistics_loss(model.conv1(X), model.bn1.running_mean, model.bn1.running_var)
+    assert values[0] == pytest.approx(float(expected), rel=1e-5)
     assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
@@ -83,10 +94,16 @@ def test_synthesis_smoke_leaves_the_teacher_unchanged():
     torch.manual_seed(0)
     teacher = build_model("cnn_bn").eval()
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
-    result = synthesize(teacher, [1, 2], TINY, device="cpu")
+    result = synthesize(teacher, [1, 2], TINY, device="cpu", seed=4)
     assert result.data.X.shape == (6, 1, 28, 28) and result.data.y.tolist() == [1, 1, 1, 2, 2, 2]
-    assert len(result.step_loss) == 4 and all(isinstance(v, float) for v in result.step_loss)
-    assert result.images_per_second > 0
+    assert len(result.step_loss) == 4 and result.images_per_second == 6 / result.seconds
+    # the first step's loss, by hand: the rng's starting noise, its first jitter, the objective on it
+    rng = make_rng(4)
+    X = torch.randn((6, 1, 28, 28), generator=rng)
+    y = torch.tensor([1, 1, 1, 2, 2, 2])
+    with torch.no_grad(), bn_statistics_hooks(teacher) as bn_losses:
+        first = inversion_loss(teacher, jitter_and_flip(X, TINY.jitter, False, rng), y, bn_losses, TINY)
+    assert result.step_loss[0] == pytest.approx(float(first), rel=1e-5)
     assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
     assert all(p.requires_grad for p in teacher.parameters())
 
@@ -119,10 +136,12 @@ def test_deepinversion_unlearn_smoke(mnist_train, mnist_test):
     torch.manual_seed(0)
     teacher = build_model("cnn_bn").eval()
     splits = class_splits([0], mnist_train.subset(slice(0, 300)), mnist_test.subset(slice(0, 300)))
-    config = ZeroShotConfig(TINY, StudentConfig(num_epochs=1, batch_size=16))
-    result = deepinversion_unlearn(teacher, splits, config, device="cpu")
-    synthetic = result.extras["synthesis"].data
-    assert 0 not in synthetic.y.tolist() and len(synthetic) == 27 and result.cost.seconds > 0
+    config = Config(TINY, StudentConfig(num_epochs=1, batch_size=16))
+    result = unlearn(teacher, splits, config, device="cpu", seed=0)
+    synthetic = result.synthesis.data
+    assert synthetic.class_counts() == [0] + [3] * 9  # three images of each retained class, none of class 0
+    assert result.cost.stored_bytes == 27 * 28 * 28 * 4  # the synthetic set, float32
+    assert len(result.history.step_loss) == math.ceil(27 / 16)
 
 
 def test_learning_curve_trains_one_student_per_count_with_the_same_step_budget(mnist_test):
@@ -133,6 +152,10 @@ def test_learning_curve_trains_one_student_per_count_with_the_same_step_budget(m
     points = learning_curve(teacher, synthetic, [0], [4, 1], mnist_test.subset(slice(0, 100)), config, "cpu")
     assert [p.images_per_class for p in points] == [1, 4]
     assert [p.steps for p in points] == [4, 4]  # 1 batch x 4 epochs, and 4 batches x 1 epoch
-    assert all(0 <= p.retain_acc <= 1 and 0 <= p.forget_acc <= 1 and p.seconds > 0 for p in points)
+    for point, epochs in zip(points, [4, 1]):  # each point is the student train_student gives on that subset
+        subset = per_class_subset(synthetic, point.images_per_class, seed=0)
+        student, _ = train_student(teacher, subset, [0], replace(config, num_epochs=epochs), "cpu", 0)
+        report = unlearning_report(student, mnist_test.subset(slice(0, 100)), [0], device="cpu")
+        assert (point.retain_acc, point.forget_acc) == (report.retain_acc, report.forget_acc)
     with pytest.raises(ValueError, match="only 4 images"):
         learning_curve(teacher, synthetic, [0], [5], mnist_test, config, "cpu")

@@ -7,18 +7,18 @@ import torch
 import torch.nn.functional as F
 
 from unlearnlab.data import class_splits
+from unlearnlab.data import random_splits
+from unlearnlab.methods import bad_teacher
+from unlearnlab.methods.base import fresh_model
 from unlearnlab.methods.distill import (
-    BadTeacherConfig,
-    DistillConfig,
-    bad_teacher_unlearn,
-    distill_unlearn,
+    Config,
     distillation_loss,
     double_softmax_kd_loss,
-    fresh_copy,
     kd_loss,
     move_class_mass,
     soft_targets,
     soft_targets_without,
+    unlearn,
 )
 from unlearnlab.models import build_model
 
@@ -82,14 +82,21 @@ def test_kd_loss_against_pytorch_kl_div() -> None:
     assert torch.allclose(kd_loss(s, p, 3.0), expected)
 
 
-def test_fresh_copy_reinitialises() -> None:
+def test_fresh_model_is_a_new_model_of_the_seed() -> None:
     model = build_model("cnn_bn")
     with torch.no_grad():
         model.fc3.weight.fill_(1.0)
         model.bn1.running_mean.fill_(5.0)
-    student = fresh_copy(model, seed=1)
-    assert not torch.equal(student.fc3.weight, model.fc3.weight) and (student.bn1.running_mean == 0).all()
-    assert torch.equal(fresh_copy(model, 1).conv1.weight, student.conv1.weight)
+        model.fc3.weight.requires_grad_(False)
+    torch.manual_seed(1)
+    reference = build_model("cnn_bn")  # the constructor draws the same weights, layer by layer, from seed 1
+    state = torch.get_rng_state()
+    student = fresh_model(model, seed=1)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is neither reseeded nor advanced
+    for name, value in reference.state_dict().items():
+        assert torch.equal(student.state_dict()[name], value), name
+    assert (model.fc3.weight == 1).all() and (model.bn1.running_mean == 5).all()  # the input is unchanged
+    assert all(p.requires_grad for p in student.parameters())
 
 
 @pytest.fixture()
@@ -100,22 +107,42 @@ def tiny_splits(mnist_train, mnist_test):
 def test_distill_unlearn_smoke(tiny_splits) -> None:
     teacher = build_model("cnn_bn").eval()
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
-    config = DistillConfig(num_epochs=1, batch_size=64)
-    result = distill_unlearn(teacher, tiny_splits, config, device="cpu")
+    config = Config(num_epochs=1, batch_size=64)
+    result = unlearn(teacher, tiny_splits, config, device="cpu", seed=0)
     assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())
-    parts = result.extras["parts"]
-    assert len(parts["kd"]) == len(parts["ce"]) == len(result.history.step_loss) == 7
-    total = [0.5 * c + 0.5 * k for c, k in zip(parts["ce"], parts["kd"])]
+    parts = result.parts
+    assert len(parts.kd) == len(parts.ce) == len(result.history.step_loss) == 7
+    total = [0.5 * c + 0.5 * k for c, k in zip(parts.ce, parts.kd)]
     assert total == pytest.approx(result.history.step_loss, rel=1e-5)
-    for bad in (DistillConfig(targets="ignore"), DistillConfig(loss="mse"), DistillConfig(alpha=2)):
+    for bad in (Config(targets="ignore"), Config(loss="mse"), Config(alpha=2)):
         with pytest.raises(ValueError):
-            distill_unlearn(teacher, tiny_splits, bad, device="cpu")
+            unlearn(teacher, tiny_splits, bad, device="cpu")
 
 
 def test_bad_teacher_smoke(tiny_splits) -> None:
     model = build_model("cnn_bn").eval()
-    result = bad_teacher_unlearn(model, tiny_splits, BadTeacherConfig(batch_size=64), device="cpu")
-    assert result.extras["retain_size"] == pytest.approx(0.3 * len(tiny_splits.retain), abs=5)
+    result = bad_teacher.unlearn(model, tiny_splits, bad_teacher.Config(batch_size=64), device="cpu", seed=0)
+    assert result.retain_size == round(0.3 * len(tiny_splits.retain))
+    # one epoch over the retain subset and the forget set, in batches of 64
+    assert len(result.history.step_loss) == -(-(result.retain_size + len(tiny_splits.forget)) // 64)
     assert not torch.equal(result.model.fc3.weight, model.fc3.weight)
     with pytest.raises(ValueError, match="retain_fraction"):
-        bad_teacher_unlearn(model, tiny_splits, BadTeacherConfig(retain_fraction=0), device="cpu")
+        bad_teacher.unlearn(model, tiny_splits, bad_teacher.Config(retain_fraction=0), device="cpu")
+
+
+def test_bad_teacher_first_step_is_the_kl_to_the_chosen_teacher(mnist_train, mnist_test) -> None:
+    """Random forgetting: the first step's loss is KL(good || student) on retained and KL(bad || student) on
+    forget images, the student being the original model, so the retained images contribute exactly 0."""
+    splits = random_splits(0.5, mnist_train.subset(slice(0, 8)), mnist_test.subset(slice(0, 8)), seed=0)
+    torch.manual_seed(0)
+    model = build_model("cnn_bn").eval()
+    config = bad_teacher.Config(retain_fraction=1.0, batch_size=64, lr=0.0)
+    result = bad_teacher.unlearn(model, splits, config, device="cpu", seed=3)
+    bad = fresh_model(model, seed=3).eval()
+    retain, forget = splits.retain.X, splits.forget.X
+    with torch.no_grad():
+        targets = torch.cat([model(retain), bad(forget)]).softmax(1)
+        # the student's first forward pass is in train mode: batch statistics of all 8 images
+        log_q = model.train()(torch.cat([retain, forget])).log_softmax(1)
+    expected = (targets * (targets.log() - log_q)).sum(1).mean()  # KL per image, mean over the 8 images
+    assert result.history.step_loss[0] == pytest.approx(float(expected), rel=1e-4)

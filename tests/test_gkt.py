@@ -10,24 +10,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unlearnlab.data import TensorData
+from unlearnlab.data import TensorData, class_splits
 from unlearnlab.methods import gkt as gkt_module
 from unlearnlab.methods.anamnesis import RelearnConfig, anamnesis, anamnesis_index, relearn, steps_to_reach
+from unlearnlab.methods.distill import kd_loss, soft_targets
 from unlearnlab.methods.gkt import (
     CONFIGS,
+    Config,
     Generator,
-    GKTConfig,
     StoppingRule,
     _generator_step,
+    accuracy_monitor,
     attention_loss,
     attention_map,
+    build_networks,
     entropy,
     gate_mask,
-    gkt,
-    kl_teacher_student,
     probe_rate,
     record_activations,
-    reinitialise,
+    unlearn,
 )
 from unlearnlab.models import build_model
 
@@ -80,6 +81,11 @@ def test_attention_loss_rejects_mismatched_layers():
         attention_loss([A], [torch.ones(2, 3, 2, 2)])
 
 
+def kl_teacher_student(student_logits, teacher_logits, temperature=1.0):
+    """GKT's divergence, as its module computes it with the package's one KD primitive."""
+    return kd_loss(student_logits, soft_targets(teacher_logits, temperature), temperature)
+
+
 def test_kl_matches_pytorch_batchmean():
     gen = torch.Generator().manual_seed(1)
     s, t = torch.randn(6, 10, generator=gen), torch.randn(6, 10, generator=gen)
@@ -98,7 +104,7 @@ def test_kl_at_temperature_matches_closed_form():
     assert torch.allclose(kl_teacher_student(s, t, temperature=T), manual, atol=1e-6)
     # two hand-made rows: identical logits give 0; logits (0, log 3) against (0, 0) give KL(0.25, 0.75 || 0.5, 0.5)
     a, b = torch.tensor([[0.0, math.log(3.0)]]), torch.tensor([[0.0, 0.0]])
-    assert float(kl_teacher_student(a, a)) == 0.0
+    assert float(kl_teacher_student(a, a)) == pytest.approx(0.0, abs=1e-7)
     expected = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
     assert math.isclose(float(kl_teacher_student(b, a)), expected, rel_tol=1e-6)
 
@@ -133,20 +139,24 @@ def test_probe_rate_counts_forget_predictions():
     assert model.training  # the model's mode is restored
 
 
-def test_reinitialise_gives_a_fresh_trainable_copy(small_train: TensorData):
+def test_build_networks_draws_student_and_generator_from_the_seed(small_train: TensorData):
     model = build_model("cnn_bn")
     model(small_train.X[:64])  # train-mode pass: the BN running statistics move away from (0, 1)
     model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    student = reinitialise(model)
-    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())  # the teacher is untouched
-    assert not torch.equal(student.conv1.weight, model.conv1.weight)
-    assert not torch.equal(model.bn1.running_mean, torch.zeros(32))
-    assert torch.equal(student.bn1.running_mean, torch.zeros(32))  # statistics reset too, not the teacher's
-    assert torch.equal(student.bn1.running_var, torch.ones(32))
-    assert all(p.requires_grad for p in student.parameters())
+    config = replace(CONFIGS["quick"], generator_width=8)
+    state = torch.get_rng_state()
+    nets = build_networks(model, config, torch.device("cpu"), seed=3)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())  # the teacher is a copy
+    torch.manual_seed(3)  # the reference: the student's and then the generator's constructors, from seed 3
+    student, generator = build_model("cnn_bn"), Generator(config.z_dim, config.generator_width)
+    for name, value in student.state_dict().items():
+        assert torch.equal(nets.student.state_dict()[name], value), name  # BN statistics reset to (0, 1) too
+    for name, value in generator.state_dict().items():
+        assert torch.equal(nets.generator.state_dict()[name], value), name
+    assert all(p.requires_grad for p in nets.student.parameters())
+    assert not any(p.requires_grad for p in nets.teacher.parameters()) and not nets.teacher.training
 
 
 def test_stopping_rule_fires_when_the_rate_rises_after_being_low():
@@ -173,11 +183,11 @@ def test_gate_also_guards_the_generator():
     before = {k: v.detach().clone() for k, v in generator.named_parameters()}
     opt = torch.optim.Adam(generator.parameters(), lr=0.1)
     z = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
-    loss = _generator_step(generator, teacher, student, z, opt, (0,), GKTConfig(), None)
+    loss = _generator_step(generator, teacher, student, z, opt, (0,), Config(), None)
     assert loss == 0.0
     assert all(torch.equal(p, before[k]) for k, p in generator.named_parameters())
     # the same teacher with the forget class set to 5: every image passes, the generator takes a step
-    loss = _generator_step(generator, teacher, student, z, opt, (5,), GKTConfig(), None)
+    loss = _generator_step(generator, teacher, student, z, opt, (5,), Config(), None)
     assert loss < 0.0
     assert not torch.equal(generator.fc.weight, before["fc.weight"])
 
@@ -195,6 +205,7 @@ def test_generator_shape_and_standardised_pixels():
 
 def test_gkt_smoke(small_train: TensorData):
     teacher = build_model("cnn_bn").eval()
+    splits = class_splits((0,), train=small_train, test=small_train)
     config = replace(
         CONFIGS["quick"],
         num_iterations=4,
@@ -203,42 +214,55 @@ def test_gkt_smoke(small_train: TensorData):
         generator_width=8,
         bn_weight=1.0,  # the generator prior
         temperature=2.0,
-        gate_threshold=0.5,  # a random teacher gives every class about 0.1: the gate keeps (nearly) all
+        gate_threshold=0.5,  # a random teacher gives every class about 0.1: the gate keeps all
         check_every=2,
         min_iterations=2,
         max_probe_rate=1.0,  # every rate is low: the rule never fires
     )
     calls = []
-    result = gkt(
-        teacher,
-        None,
-        config,
-        forget_classes=(0,),
-        probes=small_train.X[:10],
-        monitor=lambda m: calls.append(1) or {"x": 1.0},
+    probes = small_train.X[:10]
+    result = unlearn(
+        teacher, splits, config, probes=probes, monitor=lambda m: calls.append(1) or {"x": 1.0}, device="cpu"
     )
-    checkpoints = result.extras["checkpoints"]
+    checkpoints = result.checkpoints
     assert [c.iteration for c in checkpoints] == [2, 4] and len(calls) == 2
     assert checkpoints[0].metrics == {"x": 1.0}
-    assert result.extras["stop_iteration"] is None and result.extras["snapshot_iteration"] is None
-    assert result.model is result.extras["final_model"]  # the rule never fired: the final student
-    assert set(result.extras["seconds"]) == {
+    assert result.stop_iteration is None and result.snapshot_iteration is None
+    assert result.model is result.final_model  # the rule never fired: the final student
+    # the last checkpoint measured the final student: its share of probes whose argmax is class 0
+    with torch.no_grad():
+        expected = int((result.final_model(probes).argmax(1) == 0).sum()) / len(probes)
+    assert checkpoints[-1].probe_rate == expected
+    assert set(result.phase_seconds) == {
         "generator step",
         "draw and label",
         "student steps",
         "probes",
         "monitor (evaluation)",
     }
-    assert result.cost.seconds > 0 and result.extras["kept_fraction"] > 0.5
+    assert result.cost.seconds > 0 and result.kept_fraction == 1.0
+    assert [c.kept_fraction for c in checkpoints] == [1.0, 1.0]
     assert len(result.history.step_loss) == 4 * 2  # every pseudo-batch passed the gate: two student steps each
-    with pytest.raises(ValueError, match="give splits or forget_classes"):
-        gkt(teacher, None, config)
+    no_class = replace(splits, forget_classes=())
+    with pytest.raises(ValueError, match="forget_classes is empty"):
+        unlearn(teacher, no_class, config)
     with pytest.raises(ValueError, match="temperature"):
-        gkt(teacher, None, replace(config, temperature=0.0), forget_classes=(0,))
+        unlearn(teacher, splits, replace(config, temperature=0.0))
+
+
+def test_accuracy_monitor_against_hand_counts():
+    model = one_hot_model().eval()
+    X = torch.zeros(5, 1, 28, 28)
+    X.view(5, -1)[torch.arange(5), torch.tensor([0, 0, 2, 3, 4])] = 1.0  # the model calls them 0, 0, 2, 3, 4
+    data = TensorData(X, torch.tensor([0, 1, 2, 3, 9]))  # forget class 0: 1 of 1 right; retain: 2 of 4 right
+    assert accuracy_monitor(data, (0,), device="cpu")(model) == {"forget": 1.0, "retain": 0.5}
+    with pytest.raises(ValueError, match="forget classes and of the others"):
+        accuracy_monitor(data, (5,), device="cpu")
 
 
 def test_gkt_returns_the_snapshot_when_the_rule_fires(small_train: TensorData, monkeypatch: pytest.MonkeyPatch):
     teacher = build_model("cnn_bn").eval()
+    splits = class_splits((0,), train=small_train, test=small_train)
     config = replace(
         CONFIGS["quick"],
         num_iterations=6,
@@ -251,17 +275,17 @@ def test_gkt_returns_the_snapshot_when_the_rule_fires(small_train: TensorData, m
     rates = iter([0.9, 0.0, 0.0, 0.5, 0.0, 0.0])  # high (a fresh student), low, low, then the class comes back
     monkeypatch.setattr(gkt_module, "probe_rate", lambda *args, **kwargs: next(rates))
     config = replace(config, min_iterations=1)
-    result = gkt(teacher, None, config, forget_classes=(0,), probes=small_train.X[:4])
-    assert result.extras["stop_iteration"] == 4 and result.extras["snapshot_iteration"] == 3
-    assert [c.iteration for c in result.extras["checkpoints"]] == [1, 2, 3, 4]  # stopped at the rule
-    assert result.model is not result.extras["final_model"]
-    assert not torch.equal(result.model.conv1.weight, result.extras["final_model"].conv1.weight)
+    result = unlearn(teacher, splits, config, probes=small_train.X[:4])
+    assert result.stop_iteration == 4 and result.snapshot_iteration == 3
+    assert [c.iteration for c in result.checkpoints] == [1, 2, 3, 4]  # stopped at the rule
+    assert result.model is not result.final_model
+    assert not torch.equal(result.model.conv1.weight, result.final_model.conv1.weight)
     assert not result.model._forward_hooks and not result.model.bn1._forward_hooks  # a clean model
 
     rates = iter([0.9, 0.0, 0.0, 0.5, 0.0, 0.0])
     monkeypatch.setattr(gkt_module, "probe_rate", lambda *args, **kwargs: next(rates))
-    to_end = gkt(teacher, None, replace(config, run_to_end=True), forget_classes=(0,), probes=small_train.X[:4])
-    assert to_end.extras["stop_iteration"] == 4 and len(to_end.extras["checkpoints"]) == 6
+    to_end = unlearn(teacher, splits, replace(config, run_to_end=True), probes=small_train.X[:4])
+    assert to_end.stop_iteration == 4 and len(to_end.checkpoints) == 6
 
 
 def test_steps_to_reach_and_anamnesis_index():
@@ -281,5 +305,5 @@ def test_relearn_counts_steps(small_train: TensorData):
     assert result.steps == 3 and not result.reached and len(result.curve) == 4
     easy = relearn(model, small_train, small_train.subset(small_train.y == 0), target=0.0, config=config)
     assert easy.steps == 0 and easy.reached
-    ain, ours, gold = anamnesis(model, model, 1.0, small_train, small_train.subset(small_train.y == 0), config)
-    assert ours.steps == gold.steps and ain == 1.0
+    rows, gold = anamnesis({"same": model}, model, 1.0, small_train, small_train.subset(small_train.y == 0), config)
+    assert rows["same"].relearn.steps == gold.steps == 3 and rows["same"].ain == 1.0

@@ -9,13 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from unlearnlab.data import TensorData, class_splits
+from unlearnlab.methods import unsir
+from unlearnlab.methods.base import make_rng
 from unlearnlab.methods.noise import (
     CONFIGS,
-    emmn,
     error_max_objective,
     error_min_objective,
     learn_noise,
     noise_penalty,
+    unlearn,
 )
 from unlearnlab.models import build_model
 
@@ -36,8 +38,9 @@ def test_objectives_match_closed_form():
 def test_learn_noise_moves_the_loss_the_right_way(small_train: TensorData):
     model = build_model("cnn_bn").eval()
     config = replace(TINY, noise_steps=0)
-    start = learn_noise(model, (0, 1), True, config)
-    assert start.X.shape == (8, 1, 28, 28) and start.y.tolist() == [0] * 4 + [1] * 4
+    start = learn_noise(model, (0, 1), True, config, rng=make_rng(5))
+    assert torch.equal(start.X, torch.randn(8, 1, 28, 28, generator=make_rng(5)))  # the rng's own draw
+    assert start.y.tolist() == [0] * 4 + [1] * 4
     weights = model.conv1.weight.clone()
     config = replace(TINY, noise_steps=15, noise_reg=0.0)
     up, down = learn_noise(model, (0, 1), True, config), learn_noise(model, (0, 1), False, config)
@@ -62,12 +65,16 @@ def test_emmn_contract(small_train: TensorData, mnist_test: TensorData):
     model = build_model("cnn_bn").eval()
     splits = class_splits((0,), train=small_train, test=mnist_test.subset(slice(0, 100)))
     before = model.conv1.weight.clone()
-    result = emmn(model, splits, TINY)
+    result = unlearn(model, splits, TINY, seed=0)
     assert torch.equal(model.conv1.weight, before)  # the original is untouched
     assert not torch.equal(result.model.conv1.weight, before)
-    assert result.extras["forget_noise"].y.unique().tolist() == [0]
-    assert result.extras["retain_standin"].y.unique().tolist() == list(range(1, 10))
+    assert result.forget_noise.y.tolist() == [0] * 4 and result.retain_standin.class_counts() == [0] + [4] * 9
     assert result.cost.stored_bytes == 0 and result.cost.seconds > 0
-    unsir = emmn(model, splits, replace(TINY, real_retain_per_class=2))
-    standin = unsir.extras["retain_standin"]
-    assert standin.class_counts() == [0] + [2] * 9 and unsir.cost.stored_bytes == standin.X.numel() * 4
+    # impair: one pass over 4 + 36 noise images in batches of 16; repair: one pass over the 36
+    assert len(result.impair.step_loss) == 3 and len(result.repair.step_loss) == 3
+    assert result.history.step_loss == result.impair.step_loss + result.repair.step_loss
+    with_real = unsir.unlearn(model, splits, replace(TINY, real_retain_per_class=2), seed=0)
+    standin = with_real.retain_standin
+    assert standin.class_counts() == [0] + [2] * 9 and with_real.cost.stored_bytes == standin.X.numel() * 4
+    with pytest.raises(ValueError, match="real_retain_per_class"):
+        unsir.unlearn(model, splits, TINY)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from unlearnlab.data import class_splits, make_loader
-from unlearnlab.methods.losses import PenaltyConfig, bounded_penalty, penalty_loss, penalty_unlearn, unbounded_penalty
+from unlearnlab.methods.penalty import Config, bounded_penalty, penalty_loss, unbounded_penalty, unlearn
 from unlearnlab.methods.saliency import (
     apply_gradient_masks,
     candidate_parameters,
@@ -101,9 +101,10 @@ def test_penalty_unlearn_smoke(mnist_train, mnist_test) -> None:
     splits = class_splits([6], mnist_train.subset(slice(0, 400)), mnist_test.subset(slice(0, 200)))
     model = build_model("cnn_bn").eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = penalty_unlearn(model, splits, PenaltyConfig(fraction=0.1, batch_size=64), device="cpu")
+    result = unlearn(model, splits, Config(fraction=0.1, batch_size=64), device="cpu", seed=0)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # input untouched
-    assert result.extras["fraction"] == pytest.approx(0.1, abs=1e-4) and len(result.history.step_loss) == 7
+    assert result.fraction == pytest.approx(0.1, abs=1e-4) and len(result.history.step_loss) == 7
+    assert result.fraction == mask_fraction(result.masks)
     assert all(p.requires_grad for p in result.model.parameters()) and result.cost.seconds > 0
     with pytest.raises(ValueError, match="unknown penalty"):
-        penalty_unlearn(model, splits, PenaltyConfig(penalty="square"), device="cpu")
+        unlearn(model, splits, Config(penalty="square"), device="cpu")
