@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unlearnlab.data import class_splits
-from unlearnlab.data import random_splits
+from unlearnlab.data import class_splits, random_splits
 from unlearnlab.methods import bad_teacher
 from unlearnlab.methods.base import fresh_model
 from unlearnlab.methods.distill import (
