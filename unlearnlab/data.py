@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from .files import atomic_write
+
 NUM_CLASSES = 10
 # MNIST's training-set pixel statistics, after scaling to [0, 1]. Fashion-MNIST is normalised with the same
 # constants (its own are 0.2860 / 0.3530), so one `denormalize` and one valid pixel range serve both data sets;
@@ -98,14 +100,14 @@ def _not_found_message(raw: Path, reason: str, title: str = "MNIST") -> str:
 
 def _atomic_gunzip(src: Path, dst: Path) -> None:
     """Extract ``src`` to ``dst`` through a temporary file, so a crash never leaves half a file."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
+
+    def gunzip(tmp: Path) -> None:
         with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
             shutil.copyfileobj(fin, fout)
-        os.replace(tmp, dst)
+
+    try:
+        atomic_write(dst, gunzip)
     except (OSError, EOFError, gzip.BadGzipFile) as err:
-        tmp.unlink(missing_ok=True)
         raise DatasetNotFoundError(f"{src} is not a valid gzip file ({err}); replace it with the original.") from err
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .files import atomic_write
+
 ARTEFACTS_ENV = "UNLEARNLAB_ARTEFACTS"  # set by the grader: the folder where result checks leave their model
 
 Condition = tuple[str, "bool | Callable[[], object]"]
@@ -69,8 +71,5 @@ def submit_model(grade_id: str, model: nn.Module) -> Path | None:
     folder = os.environ.get(ARTEFACTS_ENV)
     if not folder:
         return None
-    path = Path(folder) / f"{grade_id}.pt"
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
-    return path
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return atomic_write(Path(folder) / f"{grade_id}.pt", lambda tmp: torch.save(state, tmp))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from torch import nn
 
 from .config import Profile, resolve
 from .data import BatchLoader, cache_dir, check_classes, load_mnist, split_by_class, stratified_subset
+from .files import atomic_write
 from .models import build_model
 from .training import fit, pick_device, seed_everything
 
@@ -86,10 +86,8 @@ def train_from_scratch(spec: TrainSpec, device: str | torch.device = "auto") -> 
 
 
 def _atomic_save(payload: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through :func:`~unlearnlab.files.atomic_write`: a reader never loads half a file."""
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def _load(path: Path, spec: TrainSpec, quiet: bool = False) -> tuple[nn.Module, float] | None:

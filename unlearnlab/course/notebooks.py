@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from ..files import atomic_write
+
 CHECK_TAG = "nbval-check-output"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -33,12 +35,8 @@ def read(path: str | os.PathLike) -> NotebookNode:
 
 def write(nb: NotebookNode, path: str | os.PathLike) -> None:
     """Write a notebook atomically, with sorted keys and a final newline (byte-stable output)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = nbformat.writes(nb, version=4) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def grading(cell: NotebookNode) -> dict:

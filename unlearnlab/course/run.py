@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from ..files import atomic_write
 from . import notebooks as nbs
 from .results import METRICS_MIME
 
@@ -179,6 +180,5 @@ def run_all(
 
 
 def _write_json(data: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text))
