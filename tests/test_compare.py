@@ -225,3 +225,23 @@ def test_cli_parses_compare():
         "x",
         "quick",
     )
+
+
+def test_summary_lines_read_the_tiny_table(tiny_run):
+    result, _ = tiny_run
+    lines = C.summary_lines(result)
+    assert lines[0] == "Closest to retraining by ToW: **perfect** (ToW 1.0000) at 0.25x the retraining time."
+    assert lines[1] == "Cheapest: **perfect** at 0.25x the retraining time (ToW 1.0000)."
+    assert lines[2] == "Inside the retrained band on every metric: **perfect**."
+
+
+def test_capstone_specs_share_the_split_and_reuse_seed_0s_cached_models():
+    quick = C.resolve("quick")
+    specs = C.capstone_specs(quick)
+    assert len(specs) == 3 * C.CAPSTONE_SEEDS["quick"]  # originals, class-6 retrained, random retrained
+    seed0 = [s for s in specs if s.seed == 0]
+    assert [s.split_seed for s in seed0] == [None, None, None]  # the course's usual seed-0 models
+    assert all(s.split_seed == C.SPLIT_SEED for s in specs if s.seed != 0)
+    assert [(s.exclude_classes, s.exclude_random) for s in seed0] == [((), 0.0), ((6,), 0.0), ((), 0.1)]
+    assert C.zoo_spec("cnn_bn", quick, 0, None).key() == C.zoo.TrainSpec.from_profile("cnn_bn", quick, 0).key()
+    assert C.finetune_baseline(quick).num_epochs == quick.finetune_epochs == 1

@@ -51,7 +51,7 @@ from .data import (
     random_splits,
     stratified_subset,
 )
-from .methods import anamnesis
+from .methods import anamnesis, finetune
 from .metrics import activation_distance_probs, js_divergence_probs
 from .mia import simple_mia
 from .training import pick_device, predict, progress
@@ -169,6 +169,10 @@ class EvalSets:
             relearn = per_class_subset(concat(splits.forget, splits.retain), RELEARN_PER_CLASS, seed=SPLIT_SEED)
             relearn_eval = splits.test_forget.subset(slice(0, AIN_EVAL))
         return cls(splits.forget, retain, splits.test, splits.test_forget, relearn, relearn_eval)
+
+    def sizes(self) -> dict[str, int]:
+        """Images behind each accuracy."""
+        return {"forget_acc": len(self.forget), "retain_acc": len(self.retain), "test_acc": len(self.test)}
 
 
 @dataclass
@@ -326,22 +330,47 @@ def summarise(
     return row
 
 
-def noise_bands(retrained_out: Sequence[Outputs], sizes: Mapping[str, int], mia: Sequence[float]) -> dict[str, Band]:
-    """The band of every banded metric from the retrained models' outputs (one per seed, at least two).
+def noise_bands(retrained_out: Sequence[Outputs], sizes: Mapping[str, int]) -> dict[str, Band]:
+    """The band of every banded metric from the retrained models' outputs (one per seed; none for one seed).
 
-    ``sizes``: images behind each accuracy (for its binomial floor); ``mia``: each retrained model's MIA score.
+    ``sizes``: images behind each accuracy (for its binomial floor).
     """
     if len(retrained_out) < 2:
         return {}
     accs = np.asarray([o.accuracies() for o in retrained_out])  # (seeds, 3)
     bands = {name: accuracy_band(accs[:, k], sizes.get(name)) for k, name in enumerate(ACCURACIES)}
-    bands["mia"] = accuracy_band(mia)
-    pairs = list(itertools.permutations(range(len(retrained_out)), 2))  # ordered: scores are not symmetric
-    pair_scores = [score(retrained_out[i], retrained_out[j]) for i, j in pairs]
+    bands["mia"] = accuracy_band([score(o, o).mia for o in retrained_out])
+    pair_scores = retrained_pairs(retrained_out)
     bands["js"] = distance_band([s.js for s in pair_scores])
     bands["act_dist"] = distance_band([s.act_dist for s in pair_scores])
     bands["tow"] = similarity_band([s.tow for s in pair_scores])
     return bands
+
+
+def retrained_pairs(retrained_out: Sequence[Outputs]) -> list[Scores]:
+    """Every retrained model scored against every other (ordered pairs: JS is symmetric, the MIA part is not)."""
+    return [score(retrained_out[i], retrained_out[j]) for i, j in itertools.permutations(range(len(retrained_out)), 2)]
+
+
+@dataclass
+class Reference:
+    """The retrained models of several seeds on one set of evaluation images, and the band they span."""
+
+    sets: EvalSets
+    outputs: list[Outputs]  # one per retrained seed; the first is what a model is scored against
+    bands: dict[str, Band]
+
+    @classmethod
+    def of(cls, retrained: Sequence[nn.Module], splits: Splits, device: str | torch.device = "auto") -> Reference:
+        """Evaluate ``retrained`` (one model per seed) on the evaluation sets of ``splits``."""
+        device = pick_device(device)
+        sets = EvalSets.from_splits(splits, ain=False)
+        outputs = [Outputs.of(m, sets, device) for m in retrained]
+        return cls(sets, outputs, noise_bands(outputs, sets.sizes()))
+
+    def scores(self, model: nn.Module, device: str | torch.device = "auto") -> Scores:
+        """``model`` scored against the first retrained model."""
+        return score(Outputs.of(model, self.sets, pick_device(device)), self.outputs[0])
 
 
 def _error_text(err: BaseException) -> str:
@@ -412,14 +441,12 @@ def run_compare(
     bar = progress(len(setups) * (len(methods) + 2), "compare", unit="model")
     scores: dict[str, dict[int, Scores]] = {name: {} for name in ("original", "retrained", *methods)}
     errors: dict[str, dict[int, str]] = {name: {} for name in scores}
-    retrained_out, retrained_mia = [], []
+    retrained_out = []
     for setup in setups:
         scorer = _SeedScorer(setup, sets[id(setup.splits)], profile.name if ain else None, device)
         retrained_out.append(scorer.reference)
         scored = scorer.scored
-        retrained_scores = scored(setup.retrained, retrain_seconds, 0)
-        retrained_mia.append(retrained_scores.mia)
-        scores["retrained"][setup.seed] = retrained_scores
+        scores["retrained"][setup.seed] = scored(setup.retrained, retrain_seconds, 0)
         bar.update()
         scores["original"][setup.seed] = scored(setup.original, 0.0, 0)
         bar.update()
@@ -434,12 +461,7 @@ def run_compare(
                 errors[name][setup.seed] = _error_text(err)
             bar.update()
     bar.close()
-    es0 = sets[id(setups[0].splits)]
-    bands = noise_bands(
-        retrained_out,
-        {"forget_acc": len(es0.forget), "retain_acc": len(es0.retain), "test_acc": len(es0.test)},
-        retrained_mia,
-    )
+    bands = noise_bands(retrained_out, sets[id(setups[0].splits)].sizes())
     families = {"original": "none", "retrained": "gold standard"} | {n: s.family for n, s in methods.items()}
     rows = [summarise(n, families[n], scores[n], errors[n], retrain_seconds) for n in scores]
     rows[0].time_ratio = None  # the original model did nothing
@@ -447,7 +469,7 @@ def run_compare(
         row.inside = {m: bands[m].contains(row.mean[m]) if m in bands else None for m in BANDED}
     retrained = rows[1]  # its distances to itself are 0: show the band's retrained-to-retrained values instead
     if len(setups) > 1:
-        pair_js = [score(retrained_out[i], retrained_out[j]) for i, j in itertools.permutations(range(len(setups)), 2)]
+        pair_js = retrained_pairs(retrained_out)
         for metric in ("js", "act_dist", "tow"):
             retrained.mean[metric], retrained.std[metric] = _mean_std([getattr(s, metric) for s in pair_js])
         retrained.inside = {m: bands[m].contains(retrained.mean[m]) for m in BANDED}
@@ -602,9 +624,57 @@ def zoo_setups(
     ]
 
 
+def setup_specs(
+    scenario: str,
+    seeds: int | Sequence[int],
+    profile: str | Profile,
+    forget_classes: Sequence[int] = (6,),
+    forget_fraction: float = 0.1,
+    model: str = "cnn_bn",
+) -> list[zoo.TrainSpec]:
+    """The zoo specs :func:`zoo_setups` loads (originals, then retrained models), e.g. to train them ahead."""
+    profile = resolve(profile)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    originals = [zoo_spec(model, profile, s, None) for s in seed_list]
+    return originals + [zoo_spec(model, profile, s, scenario, forget_classes, forget_fraction) for s in seed_list]
+
+
 def measure_retraining(spec: zoo.TrainSpec, device: str | torch.device = "auto") -> float:
     """Seconds to retrain ``spec`` from scratch now (the model is thrown away: the zoo's copy is the reference)."""
     return zoo.train_from_scratch(spec, device)[1]
+
+
+CAPSTONE_SEEDS = {"quick": 2, "full": 5}  # notebook 08's seeds per profile (two or more give a band)
+
+
+def finetune_baseline(profile: str | Profile) -> finetune.Config:
+    """Notebook 08's fine-tuning baseline: the profile's fine-tuning epochs (1 quick, 3 full) on the retain set."""
+    return replace(finetune.CONFIGS[resolve(profile).name], num_epochs=resolve(profile).finetune_epochs)
+
+
+@dataclass
+class Yardstick:
+    """Notebook 08, Q3: what a tuned method must beat on class 6, seed 0."""
+
+    reference: Reference  # the retrained models of every capstone seed and their band
+    baseline: Scores  # fine-tuning (``finetune_baseline``) on seed 0, scored against the seed-0 retrained model
+    zoo_models: tuple[nn.Module, ...]  # the originals and retrained models: not an answer
+
+
+def capstone_yardstick(profile: str | Profile, device: str | torch.device = "auto") -> Yardstick:
+    """Load the class-6 zoo models of notebook 08's seeds, evaluate them and run the fine-tuning baseline."""
+    profile = resolve(profile)
+    setups = zoo_setups("class", range(CAPSTONE_SEEDS[profile.name]), profile, (6,), device=device)
+    reference = Reference.of([s.retrained for s in setups], setups[0].splits, device)
+    base = finetune.unlearn(setups[0].original, setups[0].splits, finetune_baseline(profile), device=device, seed=0)
+    models = tuple(m for s in setups for m in (s.original, s.retrained))
+    return Yardstick(reference, reference.scores(base.model, device), models)
+
+
+def capstone_specs(profile: str | Profile) -> list[zoo.TrainSpec]:
+    """Every zoo model notebook 08 loads: per seed the original and the retrained models of both scenarios."""
+    seeds = CAPSTONE_SEEDS[resolve(profile).name]
+    return setup_specs("class", seeds, profile) + setup_specs("random", seeds, profile)[seeds:]
 
 
 def pick_methods(names: Sequence[str] | None, scenario: str) -> dict[str, MethodSpec]:
@@ -629,6 +699,7 @@ def compare(
     profile: str | Profile = "quick",
     configs: Mapping[str, object] | None = None,
     retrain_seconds: float | None = None,
+    retrain_seconds_source: str = "given",
     ain: bool = True,
     model: str = "cnn_bn",
     device: str | torch.device = "auto",
@@ -637,7 +708,8 @@ def compare(
     """Compare ``methods`` (default: all for the scenario) with retraining over ``seeds`` (a count or the seeds).
 
     ``retrain_seconds=None`` retrains seed 0's reference once in this run and times it, so every time ratio is
-    measured under the same load; a number given instead is used as is (say where it came from).
+    measured under the same load; a number given instead is used as is (``retrain_seconds_source`` says where
+    it came from).
     """
     profile = resolve(profile)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -648,7 +720,7 @@ def compare(
     say = log or (lambda text: None)
     say(f"loading the zoo models of seeds {seed_list} (trained and cached on first use)")
     setups = zoo_setups(scenario, seed_list, profile, forget_classes, forget_fraction, model, device)
-    source = "given"
+    source = retrain_seconds_source
     if retrain_seconds is None:
         say("retraining the reference once to time it")
         spec = zoo_spec(model, profile, seed_list[0], scenario, forget_classes, forget_fraction)
@@ -665,3 +737,49 @@ def compare(
         ain=ain,
         device=device,
     )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reading the table
+
+
+def _fmt(metric: str, value: float) -> str:
+    return f"{100 * value:.2f} %" if metric in ACCURACIES or metric == "mia" else f"{value:.4f}"
+
+
+def summary_lines(result: CompareResult) -> list[str]:
+    """What the table says, in sentences computed from it: the closest method and its cost, who is inside the
+    band, and where the metrics disagree (inside on the accuracies but outside on a distance or the MIA, or the
+    other way round)."""
+    methods = [r for r in result.rows if r.method not in ("original", "retrained") and not r.failed]
+    if not methods:
+        return ["No method ran: see the failures under the table."]
+    best = max(methods, key=lambda r: r.mean["tow"])
+    ratio = "" if best.time_ratio is None else f" at {best.time_ratio:.2f}x the retraining time"
+    lines = [f"Closest to retraining by ToW: **{best.method}** (ToW {best.mean['tow']:.4f}){ratio}."]
+    cheapest = min(methods, key=lambda r: r.time_ratio if r.time_ratio is not None else math.inf)
+    if cheapest.time_ratio is not None:
+        lines.append(
+            f"Cheapest: **{cheapest.method}** at {cheapest.time_ratio:.2f}x the retraining time "
+            f"(ToW {cheapest.mean['tow']:.4f})."
+        )
+    if not result.bands:
+        return [*lines, "With one seed there is no noise band to judge 'as good as retraining'."]
+    inside = [r.method for r in methods if r.inside_all]
+    lines.append(
+        f"Inside the retrained band on every metric: {', '.join(f'**{m}**' for m in inside)}."
+        if inside
+        else "No method lands inside the retrained band on every metric."
+    )
+    for row in methods:
+        accs_in = all(row.inside[m] for m in ACCURACIES)
+        others = [m for m in ("mia", "js", "act_dist") if row.inside[m] is not None]
+        out = [m for m in others if not row.inside[m]]
+        if accs_in and out:
+            what = ", ".join(f"{m} {_fmt(m, row.mean[m])}" for m in out)
+            lines.append(f"**{row.method}**: the accuracies look like retraining, but not {what}.")
+        elif not accs_in and others and not out:
+            missed = [m for m in ACCURACIES if not row.inside[m]]
+            what = ", ".join(f"{m} {_fmt(m, row.mean[m])}" for m in missed)
+            lines.append(f"**{row.method}**: MIA and distances look like retraining, but not {what}.")
+    return lines
