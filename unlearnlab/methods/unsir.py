@@ -19,8 +19,8 @@ from .base import pick_config
 from .noise import Config, NoiseResult
 
 CONFIGS: dict[str, Config] = {
-    "quick": replace(noise.CONFIGS["quick"], real_retain_per_class=50),  # notebook 04's UNSIR run
-    "full": replace(noise.CONFIGS["full"], real_retain_per_class=500),
+    "quick": replace(noise.CONFIGS["quick"], real_retain_per_class=50),  # as notebook 04 runs it
+    "full": replace(noise.CONFIGS["full"], real_retain_per_class=50),
 }
 
 

@@ -1,0 +1,132 @@
+"""NegGrad+, SalUn and SCRUB, each against the same steps written out in torch."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unlearnlab.data import TensorData, concat, make_loader, random_splits
+from unlearnlab.methods import neggrad_plus, salun, scrub
+from unlearnlab.methods.base import make_rng
+from unlearnlab.methods.random_labels import wrong_labels
+
+
+@pytest.fixture()
+def splits(mnist_train, mnist_test):
+    """80 training images (8 forgotten, at random) and 50 test images."""
+    return random_splits(0.1, mnist_train.subset(slice(0, 80)), mnist_test.subset(slice(0, 50)), seed=0)
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+
+
+def _close(a: nn.Module, b: nn.Module) -> bool:
+    return all(torch.allclose(p, q, atol=1e-6) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_neggrad_plus_loss_closed_form():
+    g = torch.Generator().manual_seed(0)
+    zr, zf = torch.randn(4, 10, generator=g), torch.randn(3, 10, generator=g)
+    yr, yf = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6])
+    ce_r = -zr.log_softmax(1)[torch.arange(4), yr].mean()
+    ce_f = -zf.log_softmax(1)[torch.arange(3), yf].mean()
+    assert float(neggrad_plus.neggrad_plus_loss(zr, yr, zf, yf, 0.9)) == pytest.approx(float(0.9 * ce_r - 0.1 * ce_f))
+    with pytest.raises(ValueError, match="alpha"):
+        neggrad_plus.neggrad_plus_loss(zr, yr, zf, yf, 1.5)
+
+
+def test_neggrad_plus_is_adam_on_retain_descent_and_forget_ascent(splits):
+    model = _model()
+    config = neggrad_plus.Config(alpha=0.9, num_epochs=2, lr=1e-2, batch_size=16, forget_batch_size=3)
+    result = neggrad_plus.unlearn(model, splits, config, device="cpu", seed=0)
+
+    reference = copy.deepcopy(model)
+    opt = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    forget = make_loader(splits.forget, 3, shuffle=True, seed=0)
+    forget_batches = (batch for _ in range(100) for batch in forget)  # cycled, a new shuffle per pass
+    retain = make_loader(splits.retain, 16, shuffle=True, seed=0)
+    for _ in range(2):
+        for X, y in retain:
+            X_f, y_f = next(forget_batches)
+            loss = 0.9 * F.cross_entropy(reference(X), y) - 0.1 * F.cross_entropy(reference(X_f), y_f)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert _close(result.model, reference)
+    assert len(result.history.step_loss) == 2 * 5  # 72 retain images in batches of 16, twice
+    assert torch.equal(model[1].weight, _model()[1].weight)  # the input is untouched
+
+
+def test_salun_trains_only_the_salient_half_on_random_labels(splits):
+    model = _model()
+    config = salun.Config(fraction=0.5, num_epochs=1, lr=1e-2, batch_size=16)
+    result = salun.unlearn(model, splits, config, device="cpu", seed=0)
+
+    # saliency by hand: |d CE_sum(forget) / d w| (one batch: the forget set has 8 images), top half overall
+    loss = F.cross_entropy(model(splits.forget.X), splits.forget.y, reduction="sum")
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    flat = torch.cat([g.abs().flatten() for g in grads])
+    chosen = torch.zeros_like(flat, dtype=torch.bool)
+    chosen[torch.topk(flat, round(0.5 * flat.numel())).indices] = True
+    masks = [chosen[: grads[0].numel()].view_as(grads[0]), chosen[grads[0].numel() :].view_as(grads[1])]
+    assert [torch.equal(result.masks[n], m) for n, m in zip(["1.weight", "1.bias"], masks)] == [True, True]
+    assert result.fraction == round(0.5 * 7850) / 7850
+
+    # training by hand: Adam over retain + wrong-labelled forget, the gradient of unchosen entries zeroed
+    reference = copy.deepcopy(model)
+    opt = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    forget = TensorData(splits.forget.X, wrong_labels(splits.forget.y, make_rng(0)))
+    for X, y in make_loader(concat(splits.retain, forget), 16, shuffle=True, seed=0):
+        opt.zero_grad()
+        F.cross_entropy(reference(X), y).backward()
+        for p, m in zip(reference.parameters(), masks):
+            p.grad *= m
+        opt.step()
+    assert _close(result.model, reference)
+    for p, q, m in zip(result.model.parameters(), model.parameters(), masks):
+        assert torch.equal(p[~m], q[~m])  # unchosen entries are bit-identical
+
+
+def test_scrub_losses_closed_form():
+    g = torch.Generator().manual_seed(1)
+    s, t, y, T = torch.randn(5, 10, generator=g), torch.randn(5, 10, generator=g), torch.arange(5), 4.0
+    p_t, log_p_s = (t / T).softmax(1), (s / T).log_softmax(1)
+    kl = T * T * (p_t * (p_t.log() - log_p_s)).sum(1).mean()
+    assert float(scrub.scrub_max_loss(s, t, T)) == pytest.approx(float(-kl), rel=1e-5)
+    ce = -s.log_softmax(1)[torch.arange(5), y].mean()
+    expected = 0.99 * ce + 0.001 * kl
+    assert float(scrub.scrub_min_loss(s, t, y, 0.99, 0.001, T)) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_scrub_alternates_max_and_min_passes_with_sgd(splits):
+    model = _model()
+    config = scrub.Config(num_epochs=3, max_epochs=2, lr=1e-2, batch_size=16, forget_batch_size=4)
+    result = scrub.unlearn(model, splits, config, device="cpu", seed=0)
+
+    teacher, student = copy.deepcopy(model), copy.deepcopy(model)
+    opt = torch.optim.SGD(student.parameters(), lr=1e-2, momentum=0.9, weight_decay=5e-4)
+    forget = make_loader(splits.forget, 4, shuffle=True, seed=0)
+    retain = make_loader(splits.retain, 16, shuffle=True, seed=0)
+    for epoch in range(3):
+        passes = ([(forget, "max")] if epoch < 2 else []) + [(retain, "min")]
+        for loader, phase in passes:
+            for X, y in loader:
+                with torch.no_grad():
+                    t = teacher(X)
+                if phase == "max":
+                    loss = scrub.scrub_max_loss(student(X), t, 4.0)
+                else:
+                    loss = scrub.scrub_min_loss(student(X), t, y, 0.99, 0.001, 4.0)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    assert _close(result.model, student)
+    assert len(result.history.step_loss) == 2 * 2 + 3 * 5  # 8 forget images by 4 twice, 72 retain by 16 thrice
+    with pytest.raises(ValueError, match="max_epochs"):
+        scrub.unlearn(model, splits, scrub.Config(num_epochs=1, max_epochs=2), device="cpu")
