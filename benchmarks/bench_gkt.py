@@ -25,7 +25,7 @@ from common import write_results
 from unlearnlab import zoo
 from unlearnlab.config import resolve
 from unlearnlab.course.run import environment
-from unlearnlab.data import load_mnist
+from unlearnlab.data import Splits, class_splits, load_mnist
 from unlearnlab.methods import gkt as gkt_lib
 from unlearnlab.methods.deepinversion import InversionConfig, synthesize
 from unlearnlab.metrics import unlearning_report
@@ -47,32 +47,31 @@ def make_probes(teacher: torch.nn.Module, forget: tuple[int, ...], profile: str,
     return synth.data.X[recognised] if recognised.sum() >= 3 else synth.data.X[of_forget]
 
 
-def run_variant(teacher, test, forget, probes, config: gkt_lib.GKTConfig, device, seed: int) -> dict:
+def run_variant(teacher, splits: Splits, probes, config: gkt_lib.Config, device, seed: int) -> dict:
     """One GKT run: accuracies on the real test set, the rule's decision, time and where it went."""
+    test, forget = splits.test, splits.forget_classes
     cpu, wall = time.process_time(), time.perf_counter()
-    result = gkt_lib.gkt(teacher, None, config, forget_classes=forget, probes=probes, device=device, seed=seed)
+    result = gkt_lib.unlearn(teacher, splits, config, device=device, seed=seed, probes=probes)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    final = unlearning_report(result.extras["final_model"], test, forget, device=device)
+    final = unlearning_report(result.final_model, test, forget, device=device)
     chosen = (
-        final
-        if result.model is result.extras["final_model"]
-        else unlearning_report(result.model, test, forget, device=device)
+        final if result.model is result.final_model else unlearning_report(result.model, test, forget, device=device)
     )
-    checkpoints = result.extras["checkpoints"]
+    checkpoints = result.checkpoints
     return {
         "retain_acc_pct": round(100 * final.retain_acc, 2),
         "forget_acc_pct": round(100 * final.forget_acc, 2),
         "rule_model_retain_acc_pct": round(100 * chosen.retain_acc, 2),
         "rule_model_forget_acc_pct": round(100 * chosen.forget_acc, 2),
-        "stop_iteration": result.extras["stop_iteration"],  # None: the rule never fired
-        "snapshot_iteration": result.extras["snapshot_iteration"],
+        "stop_iteration": result.stop_iteration,  # None: the rule never fired
+        "snapshot_iteration": result.snapshot_iteration,
         "num_iterations": config.num_iterations,
         "probe_rate_pct": {c.iteration: round(100 * c.probe_rate, 1) for c in checkpoints},
-        "kept_fraction_pct": round(100 * result.extras["kept_fraction"], 1),
+        "kept_fraction_pct": round(100 * result.kept_fraction, 1),
         "seconds": round(result.cost.seconds, 1),
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 1),  # this process's CPU time: what an idle machine would take, one thread
-        "seconds_per_phase": {k: round(v, 1) for k, v in result.extras["seconds"].items()},
+        "seconds_per_phase": {k: round(v, 1) for k, v in result.phase_seconds.items()},
         "student_steps": len(result.history.step_loss),
     }
 
@@ -88,6 +87,7 @@ def main() -> None:
     profile, device = resolve(args.profile), pick_device(args.device)
     forget = tuple(sorted(set(args.forget)))
     test = load_mnist(train=False)
+    splits = class_splits(forget, train=test, test=test)  # GKT reads only the class ids; the test set evaluates
     teacher = zoo.pretrained("cnn_bn", profile, seed=args.seed, device=device).eval()
     gold = zoo.retrained(forget, "cnn_bn", profile, seed=args.seed, device=device).eval()
     config = gkt_lib.CONFIGS[profile.name]
@@ -117,7 +117,7 @@ def main() -> None:
     for name, variant in variants.items():
         if args.only and name not in args.only:
             continue
-        results[name] = run_variant(teacher, test, forget, probes, variant, device, args.seed)
+        results[name] = run_variant(teacher, splits, probes, variant, device, args.seed)
         print(f"{name}: {results[name]}", flush=True)
     out = write_results(f"gkt_{profile.name}", results)
     print(f"wrote {out}")

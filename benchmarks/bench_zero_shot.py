@@ -24,7 +24,7 @@ from unlearnlab.config import resolve
 from unlearnlab.course.run import environment
 from unlearnlab.data import NUM_CLASSES, TensorData, concat, load_mnist
 from unlearnlab.methods.deepinversion import synthesize
-from unlearnlab.methods.zero_shot_student import CONFIGS, ZeroShotConfig, train_student
+from unlearnlab.methods.zero_shot_student import CONFIGS, Config, train_student
 from unlearnlab.metrics import unlearning_report
 from unlearnlab.training import pick_device
 from unlearnlab.zoo import TrainSpec, train_from_scratch
@@ -34,7 +34,7 @@ def zero_shot(
     teacher: torch.nn.Module,
     test: TensorData,
     forget: tuple[int, ...],
-    config: ZeroShotConfig,
+    config: Config,
     device: torch.device,
     seed: int,
     one_class_per_batch: bool = False,
