@@ -91,12 +91,15 @@ def fit(
     val_loader: Batches | None = None,
     lr_schedule: str = "constant",
     desc: str = "train",
+    on_step: Callable[[int], None] | None = None,
 ) -> History:
     """Train ``model`` in place for ``num_epochs`` and return its :class:`History`.
 
     Only parameters with ``requires_grad`` are optimised (Adam with ``lr`` unless ``optimizer`` is given);
     ``loss_fn(model, X, y)`` defines the objective, so every unlearning method shares this loop.
     ``lr_schedule="onecycle"`` warms the learning rate up to ``lr`` and anneals it (fast convergence).
+    ``on_step(step)``, when given, is called after every optimiser step with its index (0, 1, ... over all
+    epochs), e.g. to record what the step changed (the amnesiac ledger, notebook 07).
     """
     if lr_schedule not in ("constant", "onecycle"):
         raise ValueError(f"unknown lr_schedule {lr_schedule!r}: use 'constant' or 'onecycle'")
@@ -126,6 +129,8 @@ def fit(
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
+                if on_step is not None:
+                    on_step(len(history.step_loss) + len(losses))
                 losses.append(loss.item())
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
