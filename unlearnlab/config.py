@@ -17,7 +17,6 @@ class Profile:
     batch_size: int  # training batch size
     lr: float  # peak Adam learning rate for pretraining (one-cycle schedule)
     finetune_epochs: int  # epochs for an unlearning fine-tune
-    eval_batch_size: int = 1000  # batch size for evaluation only
 
     def with_(self, **changes: object) -> Profile:
         """A copy with some fields changed (e.g. ``QUICK.with_(num_epochs=1)``)."""
