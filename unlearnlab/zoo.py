@@ -15,8 +15,9 @@ from torch import nn
 from .config import Profile, resolve
 from .data import BatchLoader, cache_dir, check_classes, load_mnist, split_by_class, stratified_subset
 from .files import atomic_write
+from .methods.base import seeded
 from .models import build_model
-from .training import fit, pick_device, seed_everything
+from .training import fit, pick_device
 
 ZOO_VERSION = 1  # bump when the training recipe changes, so old cache files are not reused
 
@@ -65,13 +66,13 @@ class ZooEntry:
 
 def train_from_scratch(spec: TrainSpec, device: str | torch.device = "auto") -> tuple[nn.Module, float]:
     """Train a fresh model as ``spec`` says; returns the model (in eval mode) and the training seconds."""
-    seed_everything(spec.seed)
     train = load_mnist(train=True)
     if spec.train_subset is not None and spec.train_subset < len(train):
         train = stratified_subset(train, spec.train_subset, seed=spec.seed)
     if spec.exclude_classes:
         _, train = split_by_class(train, spec.exclude_classes)
-    model = build_model(spec.model)
+    with seeded(spec.seed):  # the initial weights, without reseeding the caller's RNG
+        model = build_model(spec.model)
     loader = BatchLoader(train, spec.batch_size, shuffle=True, seed=spec.seed)
     history = fit(
         model,
