@@ -322,12 +322,12 @@ def stratified_subset(data: TensorData, size: int, seed: int = 0) -> TensorData:
     """About ``size`` items with the class proportions of ``data`` (at least one per present class)."""
     if not 0 < size <= len(data):
         raise ValueError(f"size must be in 1..{len(data)}, got {size}")
-    gen = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     picks = []
     for c in torch.unique(data.y):
         idx = torch.nonzero(data.y == c).squeeze(1)
         take = max(1, round(size * len(idx) / len(data)))
-        picks.append(idx[torch.randperm(len(idx), generator=gen)[:take]])
+        picks.append(idx[torch.randperm(len(idx), generator=rng)[:take]])
     return data.subset(torch.sort(torch.cat(picks)).values)
 
 
@@ -335,11 +335,11 @@ def per_class_subset(data: TensorData, per_class: int, seed: int = 0) -> TensorD
     """``per_class`` random items of each class present in ``data`` (fewer where a class has fewer)."""
     if per_class < 1:
         raise ValueError(f"per_class must be positive, got {per_class}")
-    gen = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     picks = []
     for c in torch.unique(data.y):
         idx = torch.nonzero(data.y == c).squeeze(1)
-        picks.append(idx[torch.randperm(len(idx), generator=gen)[:per_class]])
+        picks.append(idx[torch.randperm(len(idx), generator=rng)[:per_class]])
     return data.subset(torch.sort(torch.cat(picks)).values)
 
 
@@ -411,16 +411,16 @@ class BatchLoader:
         self.dataset = data
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.generator = torch.Generator()
+        self.rng = torch.Generator()
         if seed is not None:
-            self.generator.manual_seed(seed)
+            self.rng.manual_seed(seed)
 
     def __len__(self) -> int:
         return (len(self.dataset) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.dataset)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        order = torch.randperm(n, generator=self.rng) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             if order is None:
                 sl = slice(start, start + self.batch_size)
