@@ -1,0 +1,346 @@
+"""Amnesiac unlearning (Graves et al., 2021) and partial amnesiac unlearning (seed 004; notebook 07).
+
+Amnesiac unlearning subtracts, from the trained weights, every update the ledger recorded for a batch that held
+a forget image (:mod:`unlearnlab.methods.ledger`), then optionally repairs the model with a short fine-tune on
+retain data. The partial version keeps, per layer, only the top ``fraction`` of each recorded update by
+magnitude (stored as float16 values and int32 indices) or only chosen layers, and needs no repair (seed 004).
+:func:`partial_update` applies the same layer-wise top-k to any method's change of the weights, e.g. label
+flipping or gradient ascent (seed 004's second method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from ..config import Profile
+from ..data import Splits, make_loader
+from ..metrics import unlearning_report
+from ..mia import mia_score
+from ..plots import CourseFigure
+from ..training import evaluate, fit, pick_device
+from .base import Cost, UnlearningResult, clone, pick_config, timed
+from .ledger import Ledger, LedgerRun, Update, ledger_run, notebook_setups
+
+VALUE_BYTES, INDEX_BYTES = 2, 4  # a kept entry is stored as a float16 value and an int32 flat index
+
+
+@dataclass(frozen=True)
+class Config:
+    """Amnesiac unlearning settings."""
+
+    fraction: float = 1.0  # share of each recorded update kept per layer, by magnitude (1.0: the full ledger)
+    layers: tuple[str, ...] | None = None  # parameter-name prefixes whose updates are undone (None: all)
+    repair_epochs: int = 0  # epochs of fine-tuning on retain data after the undo (0: no repair)
+    repair_lr: float = 1e-3  # Adam learning rate of the repair
+    batch_size: int = 128  # images per repair step
+
+
+CONFIGS = {
+    "quick": Config(fraction=0.1),
+    "full": Config(fraction=0.1),
+}
+
+
+@dataclass
+class AmnesiacResult(UnlearningResult):
+    """The unlearned model, with how many recorded steps were undone and the share of each update kept."""
+
+    undone_steps: int = 0
+    fraction: float = 1.0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Top-k compression of an update
+
+
+def kept_count(numel: int, fraction: float) -> int:
+    """How many entries of a ``numel``-entry layer a ``fraction`` keeps: ``round(fraction * numel)``, at least
+    one for a positive fraction (a layer's update is never dropped whole by rounding)."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    return 0 if fraction == 0 else max(1, min(numel, round(fraction * numel)))
+
+
+def top_k_update(update: torch.Tensor, fraction: float) -> torch.Tensor:
+    """``update`` with only its ``kept_count`` entries of largest magnitude kept, all others zero (a new tensor).
+
+    Among equal magnitudes the entry with the lower flat index is kept.
+    """
+    k = kept_count(update.numel(), fraction)
+    flat = update.detach().flatten()
+    kept = torch.zeros_like(flat)
+    if k:
+        index = _top_indices(flat, k)
+        kept[index] = flat[index]
+    return kept.view_as(update)
+
+
+def _top_indices(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """Flat indices of the ``k`` entries of largest magnitude (ties: lower index first)."""
+    order = torch.sort(flat.abs(), descending=True, stable=True).indices
+    return order[:k]
+
+
+@dataclass
+class CompactUpdate:
+    """One layer's kept update entries: float16 values at int32 flat indices of a tensor of ``shape``."""
+
+    values: torch.Tensor  # (k,) float16
+    indices: torch.Tensor  # (k,) int32
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes stored: 2 per value and 4 per index."""
+        return self.values.numel() * VALUE_BYTES + self.indices.numel() * INDEX_BYTES
+
+    def dense(self) -> torch.Tensor:
+        """The float32 tensor with the kept values in place and zeros elsewhere."""
+        out = torch.zeros(torch.Size(self.shape).numel())
+        out[self.indices.long()] = self.values.float()
+        return out.view(self.shape)
+
+
+def compress(update: torch.Tensor, fraction: float) -> CompactUpdate:
+    """The top ``fraction`` of ``update`` by magnitude, stored compactly (values rounded to float16)."""
+    flat = update.detach().flatten().cpu()
+    index = torch.sort(_top_indices(flat, kept_count(flat.numel(), fraction))).values
+    return CompactUpdate(flat[index].half(), index.int(), tuple(update.shape))
+
+
+def _selected(name: str, layers: Sequence[str] | None) -> bool:
+    return layers is None or name.startswith(tuple(layers))
+
+
+@dataclass
+class PartialLedger:
+    """A ledger whose updates keep a ``fraction`` of each layer's entries (only ``layers``, when named)."""
+
+    updates: list[dict[str, CompactUpdate]]
+    fraction: float
+    layers: tuple[str, ...] | None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of every stored value and index."""
+        return sum(c.nbytes for u in self.updates for c in u.values())
+
+    def dense_updates(self) -> list[Update]:
+        """The stored updates as float32 tensors (zeros where nothing was kept)."""
+        return [{n: c.dense() for n, c in u.items()} for u in self.updates]
+
+
+def partial_ledger(ledger: Ledger, fraction: float, layers: Sequence[str] | None = None) -> PartialLedger:
+    """Compress every recorded update: per layer the top ``fraction`` by magnitude, only ``layers`` if named."""
+    names = {n for u in ledger.updates for n in u}
+    if layers is not None and not any(_selected(n, layers) for n in names):
+        raise ValueError(f"no recorded parameter starts with one of {list(layers)}; the ledger has {sorted(names)}")
+    updates = [{n: compress(t, fraction) for n, t in u.items() if _selected(n, layers)} for u in ledger.updates]
+    return PartialLedger(updates, fraction, None if layers is None else tuple(layers))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The undo
+
+
+def subtract_updates(state: Mapping[str, torch.Tensor], updates: Iterable[Mapping[str, torch.Tensor]]) -> Update:
+    """A new state: each entry minus the sum of its recorded updates; entries no update names are unchanged."""
+    out = {name: value.detach().clone() for name, value in state.items()}
+    for update in updates:
+        for name, delta in update.items():
+            if name not in out:
+                raise KeyError(f"the update names {name!r}, which the state does not have")
+            out[name] -= delta.to(out[name].device, out[name].dtype)
+    return out
+
+
+def undo(model: nn.Module, updates: Iterable[Mapping[str, torch.Tensor]]) -> nn.Module:
+    """A copy of ``model`` with the updates subtracted from its parameters (buffers untouched)."""
+    undone = clone(model)
+    params = dict(undone.named_parameters())
+    new = subtract_updates({n: p.detach() for n, p in params.items()}, updates)
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(new[name])
+    return undone.eval()
+
+
+def unlearn(
+    model: nn.Module,
+    splits: Splits,
+    config: Config | str = "quick",
+    *,
+    ledger: Ledger,
+    device: str | torch.device = "auto",
+    seed: int | None = 0,
+) -> AmnesiacResult:
+    """Undo the ``ledger``'s updates (the top ``config.fraction`` per layer, ``config.layers`` only) on a copy of
+    ``model``, then fine-tune on ``splits.retain`` for ``config.repair_epochs`` (0: none).
+
+    The method contract plus one keyword: the ledger recorded while ``model`` was trained (it is the stored
+    state this method needs). ``cost.stored_bytes`` is what the kept updates take.
+    """
+    config = pick_config(CONFIGS, config)
+    cost = Cost()
+    history = None
+    with timed(cost):
+        if config.fraction == 1.0 and config.layers is None:
+            updates, cost.stored_bytes = ledger.updates, ledger.nbytes
+        else:
+            partial = partial_ledger(ledger, config.fraction, config.layers)
+            updates, cost.stored_bytes = partial.dense_updates(), partial.nbytes
+        unlearned = undo(model, updates)
+        if config.repair_epochs:
+            loader = make_loader(splits.retain, config.batch_size, shuffle=True, seed=seed)
+            history = fit(
+                unlearned, loader, num_epochs=config.repair_epochs, lr=config.repair_lr, device=device, desc="repair"
+            )
+    return AmnesiacResult(unlearned.eval(), cost, history, undone_steps=len(ledger.updates), fraction=config.fraction)
+
+
+def partial_update(
+    original: nn.Module, unlearned: nn.Module, fraction: float, layers: Sequence[str] | None = None
+) -> nn.Module:
+    """A copy of ``original`` plus, per parameter, the top ``fraction`` of (unlearned - original) by magnitude
+    (only ``layers``, when named; buffers are the original's): seed 004's layer-wise partial update."""
+    mixed = clone(original)
+    new = dict(unlearned.named_parameters())
+    with torch.no_grad():
+        for name, p in mixed.named_parameters():
+            if _selected(name, layers):
+                p.add_(top_k_update(new[name].detach().to(p.device) - p, fraction))
+    return mixed.eval()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Measuring: accuracies, membership inference, bytes
+
+
+@dataclass
+class Outcome:
+    """One model of a ledger run measured: accuracies in [0, 1], the MIA score, bytes stored, seconds."""
+
+    name: str
+    forget_acc: float  # the forget set itself (training images of the forget class that were trained on)
+    test_forget_acc: float  # test images of the forget class
+    retain_acc: float  # test images of every other class
+    mia: float  # simple_mia: forget set (members) against held-out training images of the same class
+    stored_bytes: int
+    seconds: float
+
+
+def measure(
+    run: LedgerRun,
+    model: nn.Module,
+    name: str,
+    stored_bytes: int = 0,
+    seconds: float = 0.0,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+) -> Outcome:
+    """Evaluate ``model`` on the run's forget set, test classes and membership inference."""
+    device = pick_device(device)
+    splits = run.data.splits
+    report = unlearning_report(model, splits.test, splits.forget_classes, device=device)
+    forget_acc = evaluate(model, make_loader(splits.forget, 1000), device).accuracy
+    mia = mia_score(model, splits.forget, run.data.held_out, device=device, seed=seed)
+    return Outcome(name, forget_acc, report.forget_acc, report.retain_acc, mia, stored_bytes, seconds)
+
+
+def sweep(
+    run: LedgerRun,
+    fractions: Sequence[float],
+    layers: Sequence[str] | None = None,
+    device: str | torch.device = "auto",
+) -> list[Outcome]:
+    """Partial amnesiac unlearning (no repair) at each fraction, measured; the full ledger is fraction 1.0."""
+    outcomes = []
+    for fraction in fractions:
+        result = unlearn(run.model, run.data.splits, Config(fraction=fraction, layers=layers), ledger=run.ledger)
+        outcomes.append(
+            measure(run, result.model, f"k = {fraction:g}", result.cost.stored_bytes, result.cost.seconds, device)
+        )
+    return outcomes
+
+
+def explore(run: LedgerRun, fraction: float, device: str | torch.device = "auto") -> str:
+    """The explorer's view at ``fraction``: a Markdown table of the partial undo against the full ledger."""
+    full, partial = sweep(run, [1.0, fraction], device=device)
+    rows = [
+        f"| | stored | forget set % | test {run.setup.forget_class}s % | retain % | MIA |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, o in ((f"top {100 * fraction:g} % per layer", partial), ("full ledger", full)):
+        rows.append(
+            f"| {label} | {o.stored_bytes / 1e6:.2f} MB | {100 * o.forget_acc:.2f} | "
+            f"{100 * o.test_forget_acc:.2f} | {100 * o.retain_acc:.2f} | {o.mia:.3f} |"
+        )
+    ratio = full.stored_bytes / max(1, partial.stored_bytes)
+    return "\n".join(rows) + f"\n\nThe partial ledger is {ratio:.1f} times smaller than the full one."
+
+
+def relative_distance(model: nn.Module, target: nn.Module, start: nn.Module) -> float:
+    """||theta_model - theta_target|| / ||theta_start - theta_target|| over every parameter: 0 means ``model``
+    reached ``target``, 1 that it is as far from it as ``start`` was."""
+
+    def gap(a: nn.Module) -> float:
+        pairs = zip(a.parameters(), target.parameters())
+        return float(sum(((p.detach().cpu() - q.detach().cpu()) ** 2).sum() for p, q in pairs) ** 0.5)
+
+    base = gap(start)
+    if base == 0:
+        raise ValueError("start and target are the same weights: the ratio is undefined")
+    return gap(model) / base
+
+
+def outcome_table(outcomes: Sequence[Outcome]) -> str:
+    """A Markdown table of measured outcomes (accuracies in percent, bytes in MB)."""
+    rows = [
+        "| model | stored MB | forget set % | test forget class % | retain % | MIA | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        rows.append(
+            f"| {o.name} | {o.stored_bytes / 1e6:.3f} | {100 * o.forget_acc:.2f} | {100 * o.test_forget_acc:.2f} | "
+            f"{100 * o.retain_acc:.2f} | {o.mia:.3f} | {o.seconds:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def plot_tradeoff(curves: Mapping[str, Sequence[Outcome]], retrained: Mapping[str, Outcome], title: str = "") -> Figure:
+    """Storage against retain accuracy (left) and forget-class test accuracy (right), one line per architecture.
+
+    Each line is a sweep over the kept fraction; its rightmost point, drawn as a square, is the full ledger. The
+    dashed line of the same colour is that architecture's model retrained without the forget images.
+    """
+    fig = CourseFigure(figsize=(9, 3.4))
+    axes = fig.subplots(1, 2)
+    for i, (arch, outcomes) in enumerate(curves.items()):
+        ordered = sorted(outcomes, key=lambda o: o.stored_bytes)
+        mb = [o.stored_bytes / 1e6 for o in ordered]
+        for ax, field in zip(axes, ("retain_acc", "test_forget_acc")):
+            values = [100 * getattr(o, field) for o in ordered]
+            ax.plot(mb, values, marker="o", color=f"C{i}", label=arch)
+            ax.scatter(mb[-1:], values[-1:], marker="s", s=80, facecolors="none", edgecolors=f"C{i}")
+            if arch in retrained:
+                ax.axhline(100 * getattr(retrained[arch], field), color=f"C{i}", ls="--", lw=1)
+    axes[0].set(ylabel="retain accuracy % (test)")
+    axes[1].set(ylabel="forget-class accuracy % (test)")
+    for ax in axes:
+        ax.set(xscale="log", xlabel="stored updates (MB, log scale)")
+    axes[0].legend(fontsize=8, title="square: full ledger\ndashed: retrained", title_fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def warm_cache(profile: str | Profile = "auto") -> None:
+    """Train and cache every ledger run notebook 07 loads (before grading, whose sandbox cannot write)."""
+    for setup in notebook_setups(profile).values():
+        ledger_run(setup)
