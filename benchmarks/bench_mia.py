@@ -29,8 +29,9 @@ from unlearnlab import mia
 from unlearnlab.config import QUICK
 from unlearnlab.course.run import environment
 from unlearnlab.data import Splits, TensorData, concat, load_dataset, make_loader, random_splits
+from unlearnlab.metrics import evaluate
 from unlearnlab.models import build_model
-from unlearnlab.training import evaluate, fit, pick_device, seed_everything
+from unlearnlab.training import fit, pick_device, seed_everything
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from unlearnlab.config import resolve
 from unlearnlab.course.run import environment
 from unlearnlab.data import BatchLoader, load_mnist
-from unlearnlab.training import evaluate, pick_device
+from unlearnlab.metrics import evaluate
+from unlearnlab.training import pick_device
 from unlearnlab.zoo import TrainSpec, train_from_scratch
 
 

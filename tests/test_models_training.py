@@ -5,16 +5,9 @@ from sklearn.metrics import confusion_matrix as sk_confusion
 
 from unlearnlab.config import FULL, QUICK, resolve
 from unlearnlab.data import make_loader
+from unlearnlab.metrics import confusion_matrix, evaluate, evaluation_from_predictions
 from unlearnlab.models import MODELS, build_model, count_parameters, has_batchnorm
-from unlearnlab.training import (
-    confusion_matrix,
-    evaluate,
-    evaluation_from_predictions,
-    fit,
-    pick_device,
-    progress,
-    seed_everything,
-)
+from unlearnlab.training import fit, pick_device, progress, seed_everything
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

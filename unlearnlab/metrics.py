@@ -1,20 +1,58 @@
-"""Unlearning metrics: forget/retain/test accuracy (DESIGN.md section 8) and distances between models."""
+"""Evaluation (accuracy per class, confusion matrix), forget/retain/test accuracy and distances between models."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from .data import BatchLoader, TensorData, check_classes, class_mask
-from .training import Batches, evaluation_from_predictions, pick_device, predict
+from .data import NUM_CLASSES, BatchLoader, TensorData, check_classes, class_mask
+from .training import Batches, pick_device, predict
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of rows of ``logits`` (N, C) whose argmax equals ``y`` (N,)."""
     return float((logits.argmax(1) == y).float().mean())
+
+
+@dataclass
+class Evaluation:
+    """Accuracy overall and per class (in [0, 1]; NaN for a class absent from the data) and the confusion matrix."""
+
+    accuracy: float
+    per_class: list[float]
+    confusion: np.ndarray  # (C, C): rows = true class, columns = predicted class
+    n: int
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Counts of (true, predicted) pairs: rows are true classes, columns predictions."""
+    flat = y_true.long() * num_classes + y_pred.long()
+    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes).numpy()
+
+
+def evaluation_from_predictions(
+    y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int = NUM_CLASSES
+) -> Evaluation:
+    """An :class:`Evaluation` from labels and predicted labels."""
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    support = cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = np.where(support > 0, np.diag(cm) / support, np.nan)
+    n = int(support.sum())
+    accuracy = float(np.trace(cm) / n) if n else float("nan")
+    return Evaluation(accuracy, [float(a) for a in per_class], cm, n)
+
+
+def evaluate(
+    model: nn.Module, loader: Batches, device: str | torch.device = "auto", num_classes: int = NUM_CLASSES
+) -> Evaluation:
+    """Evaluate ``model`` on every batch of ``loader``."""
+    logits, y = predict(model, loader, device)
+    return evaluation_from_predictions(y, logits.argmax(1), num_classes)
 
 
 @dataclass

@@ -14,8 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import NUM_CLASSES
-
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 # a step loss maps (model, X, y) to a scalar loss; methods plug their own into fit()
 StepLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -137,7 +135,8 @@ def fit(
             history.step_loss += losses
             history.epoch_loss.append(float(np.mean(losses)))
             if val_loader is not None:
-                history.val_acc.append(evaluate(model, val_loader, device=device).accuracy)
+                logits, labels = predict(model, val_loader, device)
+                history.val_acc.append(float((logits.argmax(1) == labels).float().mean()))
     model.eval()
     history.seconds = time.perf_counter() - start
     return history
@@ -155,40 +154,3 @@ def predict(
         logits.append(model(X.to(device)).float().cpu())
         labels.append(y)
     return torch.cat(logits), torch.cat(labels)
-
-
-@dataclass
-class Evaluation:
-    """Accuracy overall and per class (in [0, 1]; NaN for a class absent from the data) and the confusion matrix."""
-
-    accuracy: float
-    per_class: list[float]
-    confusion: np.ndarray  # (C, C): rows = true class, columns = predicted class
-    n: int
-
-
-def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Counts of (true, predicted) pairs: rows are true classes, columns predictions."""
-    flat = y_true.long() * num_classes + y_pred.long()
-    return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes).numpy()
-
-
-def evaluation_from_predictions(
-    y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int = NUM_CLASSES
-) -> Evaluation:
-    """An :class:`Evaluation` from labels and predicted labels."""
-    cm = confusion_matrix(y_true, y_pred, num_classes)
-    support = cm.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_class = np.where(support > 0, np.diag(cm) / support, np.nan)
-    n = int(support.sum())
-    accuracy = float(np.trace(cm) / n) if n else float("nan")
-    return Evaluation(accuracy, [float(a) for a in per_class], cm, n)
-
-
-def evaluate(
-    model: nn.Module, loader: Batches, device: str | torch.device = "auto", num_classes: int = NUM_CLASSES
-) -> Evaluation:
-    """Evaluate ``model`` on every batch of ``loader``."""
-    logits, y = predict(model, loader, device)
-    return evaluation_from_predictions(y, logits.argmax(1), num_classes)
