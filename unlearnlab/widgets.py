@@ -24,9 +24,10 @@ from .methods import deepinversion
 from .methods.distill import kd_loss, soft_targets
 from .methods.gkt import entropy, gate_mask
 from .methods.pruning import global_magnitude_prune, sparsity
+from .metrics import confusion_matrix
 from .mia import attack_rates
 from .plots import CourseFigure, image_grid
-from .training import confusion_matrix, pick_device, predict
+from .training import pick_device, predict
 
 # ----------------------------------------------------------------------------------------------------------
 # Confusion matrix and per-class accuracy: original vs unlearned

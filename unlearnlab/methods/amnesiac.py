@@ -19,10 +19,10 @@ from torch import nn
 
 from ..config import Profile
 from ..data import Splits, make_loader
-from ..metrics import unlearning_report
+from ..metrics import evaluate, unlearning_report
 from ..mia import mia_score
 from ..plots import CourseFigure
-from ..training import evaluate, fit, pick_device
+from ..training import fit, pick_device
 from .base import Cost, UnlearningResult, clone, pick_config, timed
 from .ledger import Ledger, LedgerRun, Update, ledger_run, notebook_setups
 
