@@ -251,6 +251,38 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("teacher_acc_on_synthetic", "teacher's accuracy on the dreamed images"),
         Headline("original_retain_acc", "original model (teacher), retain accuracy", retrained="retrained_retain_acc"),
     ),
+    "08_capstone": (
+        Headline(
+            "class_best_tow",
+            "class 6: the method closest to retraining, ToW against the retrained model (mean over seeds)",
+            unit="",
+            reference="1 = the retrained model's three accuracies (Zhao et al., 2024)",
+            digits=4,
+            summary=True,
+        ),
+        Headline("class_best_time_ratio", "class 6: that method's time over retraining's, timed in the run", unit=""),
+        Headline(
+            "class_finetune_tow", "class 6: fine-tuning on the retain set (the Q3 baseline), ToW", unit="", digits=4
+        ),
+        Headline("class_retrained_forget_acc", "class 6: the retrained models' accuracy on the forget set", unit="%"),
+        Headline(
+            "random_best_tow",
+            "random 10 %: the method closest to retraining, ToW (mean over seeds)",
+            unit="",
+            digits=4,
+            summary=True,
+        ),
+        Headline("random_finetune_tow", "random 10 %: fine-tuning on the retain set, ToW", unit="", digits=4),
+        Headline(
+            "random_retrained_forget_acc",
+            "random 10 %: the retrained models' accuracy on the forget set (the target, not 0 %)",
+            unit="%",
+        ),
+        Headline("my_tow", "the Q3 model: ToW against the seed-0 retrained model", unit="", digits=4),
+        Headline("retrain_seconds", "retraining from scratch without class 6, timed in the run", unit="s", digits=1),
+        Headline("class_compare_seconds", "the class comparison's wall-clock time", unit="s", digits=0),
+        Headline("random_compare_seconds", "the random comparison's wall-clock time", unit="s", digits=0),
+    ),
 }
 
 
