@@ -20,7 +20,11 @@ StepLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def seed_everything(seed: int | None) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) whenever ``seed`` is not ``None`` (0 included)."""
+    """Seed Python, NumPy and torch (CPU and CUDA) whenever ``seed`` is not ``None`` (0 included).
+
+    For notebooks and scripts, which own the process. Library code never calls it: a method draws from its own
+    ``torch.Generator`` and initialises weights inside :func:`unlearnlab.methods.base.seeded`.
+    """
     if seed is None:
         return
     random.seed(seed)
