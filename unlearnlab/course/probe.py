@@ -27,10 +27,11 @@ def model_arg(name: str, seed: int) -> dict:
 def materialise(value: Any) -> Any:
     """A case argument as the function receives it: a copy, with model placeholders built."""
     if isinstance(value, dict) and MODEL_KEY in value:
+        from ..methods.base import seeded
         from ..models import build_model
 
-        torch.manual_seed(value["seed"])
-        return build_model(value[MODEL_KEY])
+        with seeded(value["seed"]):  # the caller's RNG is left as it was
+            return build_model(value[MODEL_KEY])
     if isinstance(value, torch.Tensor):
         return value.clone()
     if isinstance(value, dict):
