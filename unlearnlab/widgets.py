@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import nn
 
-from .data import TensorData, cache_dir, check_classes
+from .data import BatchLoader, TensorData, cache_dir, check_classes
 from .methods import deepinversion
 from .methods.distill import kd_loss, soft_targets
 from .methods.gkt import entropy, gate_mask
@@ -410,7 +410,7 @@ def pruning_sweep(
 
 
 def _accuracy(model: nn.Module, data: TensorData, device: torch.device) -> float:
-    logits, y = predict(model, [(data.X, data.y)], device)
+    logits, y = predict(model, BatchLoader(data, 1000), device)
     return float((logits.argmax(1) == y).float().mean())
 
 

@@ -34,7 +34,7 @@ INSTALL = re.compile(r"^if importlib\.util\.find_spec\(\"unlearnlab\"\) is None:
 INSTALL_CELL = """\
 if importlib.util.find_spec("unlearnlab") is None:  # e.g. on Colab: torch, numpy & co. stay as they are
     url = "git+{repository}"  # written by `unlearnlab build` from pyproject.toml
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"unlearnlab @ {{url}}"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", url], check=True)
     importlib.invalidate_caches()
 """
 PYPROJECT_URL = re.compile(r"^\[project\.urls\]\s*$(?:\n(?!\[).*)*?\nRepository\s*=\s*\"([^\"]+)\"", re.M)
