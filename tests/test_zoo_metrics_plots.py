@@ -11,10 +11,12 @@ from unlearnlab import zoo
 from unlearnlab.data import make_loader, relabel
 from unlearnlab.grading import CheckFailedError, check, within
 from unlearnlab.metrics import (
+    UnlearningReport,
     accuracy,
     activation_distance,
     js_divergence,
     js_divergence_probs,
+    largest_class_drop,
     report_table,
     unlearning_report,
 )
@@ -91,6 +93,19 @@ def test_unlearning_report_splits_accuracy(mnist_test):
     assert report.relabelled_acc == pytest.approx(accuracy(logits, relabelled.y))
     table = report_table({"original": report})
     assert table.splitlines()[0].startswith("| model | forget %") and "relabelled %" in table
+
+
+def test_largest_class_drop_is_measured_below_the_lower_reference():
+    def report(*per_class: float) -> UnlearningReport:
+        return UnlearningReport(0.0, 0.0, 0.0, list(per_class))
+
+    original, retrained = report(0.99, 0.98, 0.97, 0.90), report(0.97, 0.99, 0.0, 0.95)
+    after = report(0.965, 0.976, 0.10, 0.80)
+    # class 0: 97 - 96.5 = 0.5 (below the retrained 97, not the original 99); class 1: 98 - 97.6 = 0.4; class 3: 10
+    drop, cls = largest_class_drop(after, [original, retrained], skip=[2])
+    assert cls == 3 and drop == pytest.approx(10.0)
+    drop, cls = largest_class_drop(after, [original, retrained], skip=[2, 3])
+    assert drop == pytest.approx(0.5) and cls == 0
 
 
 def test_js_divergence_matches_scipy():
