@@ -184,3 +184,42 @@ def test_mia_score_of_a_model_reads_its_losses():
     assert mia.mia_score(model, members, nonmembers, device="cpu") == 1.0
     losses = F.cross_entropy(model(X[:100]), torch.zeros(100, dtype=torch.long), reduction="none")
     np.testing.assert_allclose(mia.per_sample_losses(model, members, device="cpu"), losses.detach().double(), atol=1e-6)
+
+
+def test_losses_from_logits_by_hand_in_float64():
+    logits = torch.tensor([[1.0, 0.0, 0.0], [0.0, 40.0, 0.0]])
+    losses = mia.losses_from_logits(logits, torch.tensor([0, 1]))
+    # the second item's loss, log(1 + 2 e^-40) = 8.5e-18, is 0 in float32 but not in float64
+    assert losses.dtype == torch.float64 and losses[1].item() == pytest.approx(2 * math.exp(-40), rel=1e-9)
+    assert losses[0].item() == pytest.approx(-math.log(math.e / (math.e + 2)), rel=1e-12)
+    with pytest.raises(ValueError, match=r"expected logits \(N, C\) and labels \(N,\)"):
+        mia.losses_from_logits(logits, torch.tensor([0]))
+
+
+def test_membership_report_is_the_kit_attack_the_roc_auc_and_accuracies():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[1.0, 0, 0, 0], [-1.0, 0, 0, 0]]))
+        model[1].bias.zero_()
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(150, 1, 2, 2, generator=gen)
+    y = (X[:, 0, 0, 0] < 0).long()  # the label the model predicts...
+    y[::7] = 1 - y[::7]  # ...except for every seventh image
+    forget, retain, test = TensorData(X[:40], y[:40]), TensorData(X[40:70], y[40:70]), TensorData(X[70:], y[70:])
+    report = mia.membership_report(model, forget, retain, test, device="cpu", seed=3, draws=1)
+    loss = {
+        name: F.cross_entropy(model(d.X), d.y, reduction="none").detach().double().numpy()
+        for name, d in (("forget", forget), ("test", test))
+    }
+    member, nonmember = loss["forget"], loss["test"][np.random.default_rng(3).permutation(80)[:40]]
+    features = np.concatenate([nonmember, member]).reshape(-1, 1)
+    labels = np.r_[np.zeros(40), np.ones(40)]
+    assert report.simple_mia == pytest.approx(_kit_simple_mia(features, labels).mean())
+    loss_f, loss_t = loss["forget"], loss["test"]
+    mean = np.mean([mia.simple_mia(loss_f, loss_t, seed=k) for k in (3, 4, 5)])  # the default averages draws
+    assert mia.membership_report(model, forget, retain, test, device="cpu", seed=3, draws=3).simple_mia == mean
+    scores = -np.concatenate([loss["forget"], loss["test"]])
+    assert report.auc == pytest.approx(metrics.roc_auc_score(np.r_[np.ones(40), np.zeros(80)], scores))
+    for name, data in (("forget", forget), ("retain", retain), ("test", test)):
+        expected = float((model(data.X).argmax(1) == data.y).double().mean())
+        assert getattr(report, f"{name}_acc") == pytest.approx(expected)

@@ -1,4 +1,4 @@
-"""Global magnitude pruning, prune-then-fine-tune and the l1-sparse fine-tune, against hand computations."""
+"""Global magnitude pruning, prune-then-fine-tune and the l1-sparse fine-tune, against hand computations and torch."""
 
 import copy
 import math
@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from unlearnlab.data import random_splits
+from unlearnlab.methods import l1_sparse as L
 from unlearnlab.methods import pruning as P
 from unlearnlab.models import build_model
 
@@ -68,6 +69,23 @@ def test_fc1_holds_93_percent_of_the_course_cnn_weights():
     assert share["fc1"] == pytest.approx(0.9358, abs=1e-4)
 
 
+def test_masks_by_hand_and_as_torch_prunes():
+    weights = [torch.tensor([[0.1, -0.2], [0.3, 0.05]]), torch.tensor([1.0, -2.0, 0.5, -0.01])]
+    before = [w.clone() for w in weights]
+    masks = P.global_magnitude_masks(weights, 0.5)  # prune 0.01, 0.05, 0.1, 0.2
+    assert [m.tolist() for m in masks] == [[[False, False], [True, False]], [True, True, True, False]]
+    assert all(torch.equal(w, b) for w, b in zip(weights, before)) and masks[0].dtype == torch.bool
+    # torch's global_unstructured on the course CNN gives the same masks, layer by layer
+    torch.manual_seed(1)
+    model = build_model("cnn")
+    ours = P.global_magnitude_masks([m.weight for _, m in P.prunable_weights(model)], 0.37)
+    P.apply_global_mask(model, 0.37)
+    assert all(torch.equal(mask, m.weight_mask.bool()) for mask, (_, m) in zip(ours, P.prunable_weights(model)))
+    assert sum(int((~m).sum()) for m in ours) == round(0.37 * 428_960)
+    with pytest.raises(ValueError, match="no weights given"):
+        P.global_magnitude_masks([], 0.5)
+
+
 @pytest.mark.parametrize("amount", [-0.1, 1.0, 1.5])
 def test_bad_sparsity_is_a_clear_error(amount):
     with pytest.raises(ValueError, match=r"sparsity must be in \[0, 1\)"):
@@ -89,11 +107,11 @@ def test_prune_then_finetune_keeps_the_mask_and_the_input(tiny_splits):
     torch.manual_seed(0)
     model = build_model("cnn")
     before = copy.deepcopy(model)
-    config = P.PruneConfig(sparsity=0.8, num_epochs=2, batch_size=16)
-    result = P.prune_and_finetune(model, tiny_splits, config, device="cpu", seed=0)
+    config = P.Config(sparsity=0.8, num_epochs=2, batch_size=16)
+    result = P.unlearn(model, tiny_splits, config, device="cpu", seed=0)
     assert _same_state(model, before)
     zeros = sum(int((m.weight == 0).sum()) for m in result.model.modules() if isinstance(m, P.PRUNABLE))
-    assert zeros == round(0.8 * 428_960) and result.extras["sparsity"] == zeros / 428_960
+    assert zeros == round(0.8 * 428_960) and result.sparsity == zeros / 428_960
     assert set(result.model.state_dict()) == set(model.state_dict())
     # the mask is the one-shot pruning's: fine-tuning moved weights but never revived a pruned one
     one_shot = P.global_magnitude_prune(model, 0.8)
@@ -111,23 +129,23 @@ def test_l1_step_loss_by_hand():
     X, y = torch.ones(1, 1, 1, 2), torch.tensor([0])
     l1 = 1.0 + 2.0 + 0.5 + 0.0 + 0.1 + 0.3
     ce = math.log(1 + math.exp(1.1))  # logits (-0.9, 0.2), true class 0: -log(e^-0.9 / (e^-0.9 + e^0.2))
-    loss_fn = P.l1_sparse_step(alpha=0.5, total_steps=4)
+    loss_fn = L.l1_sparse_step(alpha=0.5, total_steps=4)
     # gamma_t = 0.5 * (1 - t / 4): 0.5, 0.375, 0.25, 0.125, then 0
     for gamma in (0.5, 0.375, 0.25, 0.125, 0.0):
         assert loss_fn(model, X, y).item() == pytest.approx(ce + gamma * l1, rel=1e-6)
     with pytest.raises(ValueError, match="total_steps must be positive"):
-        P.l1_sparse_step(0.1, 0)
+        L.l1_sparse_step(0.1, 0)
 
 
 def test_l1_sparse_finetune_shrinks_the_weights_and_leaves_the_input(tiny_splits):
     torch.manual_seed(0)
     model = build_model("cnn")
     before = copy.deepcopy(model)
-    plain = P.l1_sparse_finetune(model, tiny_splits, P.L1SparseConfig(alpha=0.0, batch_size=16), device="cpu")
-    sparse = P.l1_sparse_finetune(model, tiny_splits, P.L1SparseConfig(alpha=1e-3, batch_size=16), device="cpu")
+    plain = L.unlearn(model, tiny_splits, L.Config(alpha=0.0, num_epochs=1, batch_size=16), device="cpu")
+    sparse = L.unlearn(model, tiny_splits, L.Config(alpha=1e-3, num_epochs=1, batch_size=16), device="cpu")
     assert _same_state(model, before)
     # same data order and steps; only the penalty differs, and it pulls the L1 norm down
-    assert P.l1_norm(sparse.model).item() < P.l1_norm(plain.model).item()
+    assert L.l1_norm(sparse.model).item() < L.l1_norm(plain.model).item()
     assert len(sparse.history.step_loss) == 3 and sparse.cost.seconds > 0
     with pytest.raises(ValueError, match="no config named 'medium'"):
-        P.l1_sparse_finetune(model, tiny_splits, "medium", device="cpu")
+        L.unlearn(model, tiny_splits, "medium", device="cpu")

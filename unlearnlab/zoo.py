@@ -13,7 +13,17 @@ from filelock import FileLock
 from torch import nn
 
 from .config import Profile, resolve
-from .data import BatchLoader, cache_dir, check_classes, load_mnist, split_by_class, stratified_subset
+from .data import (
+    BatchLoader,
+    Splits,
+    cache_dir,
+    check_classes,
+    load_dataset,
+    random_splits,
+    split_by_class,
+    split_random,
+    stratified_subset,
+)
 from .files import atomic_write
 from .methods.base import seeded
 from .models import build_model
@@ -33,6 +43,9 @@ class TrainSpec:
     lr: float
     seed: int
     exclude_classes: tuple[int, ...] = ()  # non-empty: the retrain-from-scratch gold standard
+    dataset: str = "mnist"  # "mnist" or "fashion_mnist" (unlearnlab.data.DATASETS)
+    exclude_random: float = 0.0  # > 0: trained without this random share of the subset (random forgetting)
+    split_seed: int | None = None  # seed of the subset and the random forget split; None: ``seed``
 
     @classmethod
     def from_profile(
@@ -51,8 +64,13 @@ class TrainSpec:
 
     def key(self) -> str:
         """A short stable hash of the spec and the zoo version."""
-        blob = json.dumps({**asdict(self), "version": ZOO_VERSION}, sort_keys=True)
+        # fields added after version 1 enter the hash only when set, so the MNIST models' cache files stay valid
+        fields = {k: v for k, v in asdict(self).items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+        blob = json.dumps({**fields, "version": ZOO_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_LATER_FIELDS = {"dataset": "mnist", "exclude_random": 0.0, "split_seed": None}  # name -> default
 
 
 @dataclass
@@ -66,11 +84,14 @@ class ZooEntry:
 
 def train_from_scratch(spec: TrainSpec, device: str | torch.device = "auto") -> tuple[nn.Module, float]:
     """Train a fresh model as ``spec`` says; returns the model (in eval mode) and the training seconds."""
-    train = load_mnist(train=True)
+    train = load_dataset(spec.dataset, train=True)
+    split_seed = spec.seed if spec.split_seed is None else spec.split_seed
     if spec.train_subset is not None and spec.train_subset < len(train):
-        train = stratified_subset(train, spec.train_subset, seed=spec.seed)
+        train = stratified_subset(train, spec.train_subset, seed=split_seed)
     if spec.exclude_classes:
         _, train = split_by_class(train, spec.exclude_classes)
+    if spec.exclude_random:  # the same split as ``random_splits(exclude_random, ..., seed=split_seed)``
+        _, train = split_random(train, spec.exclude_random, seed=split_seed)
     with seeded(spec.seed):  # the initial weights, without reseeding the caller's RNG
         model = build_model(spec.model)
     loader = BatchLoader(train, spec.batch_size, shuffle=True, seed=spec.seed)
@@ -117,8 +138,12 @@ def get(
     exclude_classes: tuple[int, ...] = (),
 ) -> ZooEntry:
     """Load the model ``name`` trained under ``profile``, training and caching it on first use."""
-    spec = TrainSpec.from_profile(name, resolve(profile), seed, tuple(exclude_classes))
-    path = cache_dir() / "zoo" / f"{name}-{spec.key()}.pt"
+    return get_spec(TrainSpec.from_profile(name, resolve(profile), seed, tuple(exclude_classes)), device)
+
+
+def get_spec(spec: TrainSpec, device: str | torch.device = "auto") -> ZooEntry:
+    """The model ``spec`` describes, training and caching it on first use."""
+    path = cache_dir() / "zoo" / f"{spec.model}-{spec.key()}.pt"
     loaded = _load(path, spec, quiet=True)  # a cached model needs no lock (and a read-only cache works)
     if loaded is None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,3 +175,58 @@ def retrained(
     if not check_classes(forget_classes):
         raise ValueError("forget_classes is empty: name at least one class to forget")
     return get(name, profile, seed, device, exclude_classes=tuple(forget_classes)).model
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Notebook 06: a model that memorises, so membership inference has something to find
+
+
+@dataclass(frozen=True)
+class MemorisingRecipe:
+    """Fashion-MNIST base models that fit their training set (benchmarks/bench_mia.py, ``fashion_memorise``).
+
+    Measured over 3 seeds (quick, CPU): the original model's ``simple_mia`` on its forget set is 0.562 +- 0.017,
+    the retrained models' 0.504 +- 0.019; the course's quick MNIST or Fashion-MNIST models leak nothing (0.50).
+    """
+
+    model: str = "cnn"  # the course CNN without BatchNorm: no regulariser at all
+    dataset: str = "fashion_mnist"
+    train_subset: int = 4_000  # few images, many epochs: the model memorises them (98 % train, 87 % test)
+    num_epochs: int = 20
+    batch_size: int = 128
+    lr: float = 3e-3  # peak Adam learning rate, one-cycle schedule (as every zoo model)
+    forget_fraction: float = 0.1  # random forgetting: 400 of the 4,000 images
+    split_seed: int = 0  # the subset and the forget set, the same for every training seed
+
+
+MEMORISING = MemorisingRecipe()
+# the training seeds of the retrained models whose spread is the band a method must land in
+RETRAINED_SEEDS = {"quick": (0, 1, 2), "full": (0, 1, 2, 3, 4)}
+
+
+def memorising_spec(retrained: bool, seed: int = 0, recipe: MemorisingRecipe = MEMORISING) -> TrainSpec:
+    """The spec of the original (``retrained=False``) or the retrained-without-the-forget-set model."""
+    return TrainSpec(
+        recipe.model,
+        recipe.train_subset,
+        recipe.num_epochs,
+        recipe.batch_size,
+        recipe.lr,
+        seed,
+        dataset=recipe.dataset,
+        exclude_random=recipe.forget_fraction if retrained else 0.0,
+        split_seed=recipe.split_seed,
+    )
+
+
+def memorising_splits(recipe: MemorisingRecipe = MEMORISING) -> Splits:
+    """Forget (the random 10 %), retain and test sets of the memorising recipe: the data its models saw."""
+    return random_splits(
+        recipe.forget_fraction, train_subset=recipe.train_subset, seed=recipe.split_seed, dataset=recipe.dataset
+    )
+
+
+def memorising_specs(profile: str | Profile = "auto", recipe: MemorisingRecipe = MEMORISING) -> list[TrainSpec]:
+    """Every model notebook 06 loads under ``profile``: the original and the retrained models of the band."""
+    seeds = RETRAINED_SEEDS[resolve(profile).name]
+    return [memorising_spec(False, 0, recipe), *(memorising_spec(True, s, recipe) for s in seeds)]
