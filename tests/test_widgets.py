@@ -116,9 +116,11 @@ def test_pruning_sweep_matches_pruning_by_hand():
 
 def test_gallery_view_selects_classes_in_order():
     images = TensorData(torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 28, 28), torch.tensor([0, 1, 2, 1]))
-    picked = widgets.gallery_view(images, [1])
-    assert picked.y.tolist() == [1, 1] and picked.X[:, 0, 0, 0].tolist() == [1.0, 3.0]
-    assert widgets.gallery_view(images) is images
+    picked, pred = widgets.gallery_view(images, torch.tensor([5, 6, 7, 8]), [1])
+    assert picked.y.tolist() == [1, 1] and picked.X[:, 0, 0, 0].tolist() == [1.0, 3.0] and pred.tolist() == [6, 8]
+    assert widgets.gallery_view(images, torch.arange(4))[0] is images
+    with pytest.raises(ValueError, match="4 images but 3 predictions"):
+        widgets.gallery_view(images, torch.arange(3))
 
 
 def test_cached_inversion_gallery_is_deepinversion_and_is_reused(tmp_path, monkeypatch):

@@ -240,12 +240,12 @@ def plot_gate(view: GateView, probs: torch.Tensor, forget_classes: Iterable[int]
     if view.max_entropy is not None:
         ax_s.axhline(view.max_entropy, color="gray", linestyle=":")
     ax_s.set(
-        xscale="symlog",
         xlabel="teacher's forget-class probability",
         ylabel="entropy (nats)",
         title=f"kept {view.kept} of {view.total} pseudo-images",
     )
-    ax_s.set_xscale("symlog", linthresh=1e-3)
+    ax_s.set_xscale("symlog", linthresh=1e-3)  # linear near 0, logarithmic above 1e-3
+    ax_s.set_xlim(0, 1.05)
     ax_s.legend(fontsize=8, loc="upper left")
     classes = np.arange(len(view.kept_per_class))
     ax_b.bar(classes, view.kept_per_class)
@@ -318,12 +318,16 @@ def cached_inversion_gallery(
     return {s: made[s].data for s in settings}
 
 
-def gallery_view(images: TensorData, classes: Iterable[int] | None = None) -> TensorData:
-    """The images of ``classes`` (all when ``None``), in their stored order."""
+def gallery_view(
+    images: TensorData, predictions: torch.Tensor, classes: Iterable[int] | None = None
+) -> tuple[TensorData, torch.Tensor]:
+    """The images of ``classes`` (all when ``None``) in their stored order, with their ``predictions`` (N,)."""
+    if len(predictions) != len(images):
+        raise ValueError(f"{len(images)} images but {len(predictions)} predictions")
     if classes is None:
-        return images
-    wanted = check_classes(classes)
-    return images.subset(torch.isin(images.y, torch.tensor(wanted, dtype=images.y.dtype)))
+        return images, predictions
+    wanted = torch.isin(images.y, torch.tensor(check_classes(classes), dtype=images.y.dtype))
+    return images.subset(wanted), predictions[wanted]
 
 
 def plot_gallery(images: TensorData, teacher_pred: torch.Tensor, title: str) -> Figure:
