@@ -13,6 +13,12 @@ the retrained models' band (seed 003: 0.578 against about 0.50 on CIFAR-10)?
 - ``fashion_quick``: Fashion-MNIST with the course's quick recipe;
 - ``mnist_memorise``: MNIST, a memorising recipe: 4,000 images, 20 epochs, same optimiser, no regularisation;
 - ``fashion_memorise``: Fashion-MNIST with the same memorising recipe.
+
+``python benchmarks/bench_mia.py --methods [--profile quick]`` (writes ``mia_methods_<profile>.json``) takes the
+chosen setting from the zoo (``zoo.MEMORISING``: the original model and the retrained models of the profile's
+seeds, cached) and runs every method of notebook 06 under the profile's config on the same forget set: each one's
+``simple_mia``, threshold AUC, MIA-efficacy, retain/forget/test accuracy and time against the retrained models'
+mean training time, one JSON; and the sparsity sweep of prune-then-fine-tune.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ import numpy as np
 import torch
 from common import write_results
 
-from unlearnlab import mia
+from unlearnlab import mia, zoo
 from unlearnlab.config import QUICK
 from unlearnlab.course.run import environment
 from unlearnlab.data import Splits, TensorData, concat, load_dataset, make_loader, random_splits
+from unlearnlab.methods import finetune, gradient_ascent, l1_sparse, pruning, random_labels
 from unlearnlab.metrics import evaluate
 from unlearnlab.models import build_model
 from unlearnlab.training import fit, pick_device, seed_everything
@@ -93,6 +100,60 @@ def summary(runs: list[dict], key: str) -> dict:
     return {"per_seed": values, "mean": round(float(np.mean(values)), 4), "std": round(std, 4)}
 
 
+METHODS = {  # notebook 06's methods, in the order of its table
+    "finetune": finetune,
+    "gradient_ascent": gradient_ascent,
+    "random_labels": random_labels,
+    "l1_sparse": l1_sparse,
+    "prune": pruning,
+}
+SWEEP = (0.5, 0.8, 0.9, 0.95, 0.98)  # sparsities of the prune-then-fine-tune sweep
+
+
+def method_rows(profile: str, device: torch.device, seed: int) -> dict:
+    """The original, the retrained band and every method on the memorising recipe's forget set (zoo models)."""
+    splits = zoo.memorising_splits()
+    specs = zoo.memorising_specs(profile)
+    original = zoo.get_spec(specs[0], device)
+    retrained = [zoo.get_spec(spec, device) for spec in specs[1:]]
+    retrain_seconds = float(np.mean([entry.seconds for entry in retrained]))
+    rows = {"original": {"train_seconds": round(original.seconds, 1), **attack(original.model, splits, device, 0)}}
+    for spec, entry in zip(specs[1:], retrained):
+        rows[f"retrained_seed{spec.seed}"] = {
+            "train_seconds": round(entry.seconds, 1),
+            **attack(entry.model, splits, device, 0),
+        }
+    for name, module in METHODS.items():
+        result = module.unlearn(original.model, splits, profile, device=device, seed=seed)
+        rows[name] = {
+            "config": asdict(module.CONFIGS[profile]),
+            "seconds": round(result.cost.seconds, 2),
+            "time_ratio": round(result.cost.seconds / retrain_seconds, 4),
+            **attack(result.model, splits, device, 0),
+        }
+        print(f"{name}: {rows[name]}", flush=True)
+    sweep = {}
+    for sparsity in SWEEP:
+        one_shot = pruning.global_magnitude_prune(original.model, sparsity)
+        config = pruning.Config(sparsity=sparsity, num_epochs=pruning.CONFIGS[profile].num_epochs)
+        tuned = pruning.unlearn(original.model, splits, config, device=device, seed=seed)
+        sweep[str(sparsity)] = {
+            name: asdict(mia.membership_report(net, splits.forget, splits.retain, splits.test, device=device))
+            for name, net in (("one_shot", one_shot), ("fine_tuned", tuned.model))
+        }
+        print(f"sparsity {sparsity}: {sweep[str(sparsity)]}", flush=True)
+    band = [rows[k]["simple_mia"] for k in rows if k.startswith("retrained")]
+    return {
+        "recipe": asdict(zoo.MEMORISING),
+        "forget_size": len(splits.forget),
+        "retrained_seeds": [spec.seed for spec in specs[1:]],
+        "retrain_seconds_mean": round(retrain_seconds, 1),
+        "retrained_simple_mia": {"min": min(band), "max": max(band), "mean": round(float(np.mean(band)), 4)},
+        "rows": rows,
+        "sparsity_sweep": sweep,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
@@ -100,9 +161,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the quick profile's budget: 1)")
     parser.add_argument("--out", default="mia_quick", help="results file stem under benchmarks/results/")
+    parser.add_argument("--methods", action="store_true", help="compare notebook 06's methods on the zoo models")
+    parser.add_argument("--profile", default="quick", choices=["quick", "full"], help="with --methods")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    if args.methods:
+        start = time.perf_counter()
+        results = {"profile": args.profile, **environment(str(device)), "torch_threads": args.threads}
+        results |= method_rows(args.profile, device, args.seeds[0])
+        results["seconds"] = round(time.perf_counter() - start, 1)
+        print(f"wrote {write_results(f'mia_methods_{args.profile}', results)}")
+        return
     results = {
         "profile": "quick",
         **environment(str(device)),

@@ -61,6 +61,17 @@ def test_solution_passes_and_stub_fails_on_fresh_inputs(key):
 
 
 WRONG = {  # plausible mistakes the notebooks' own checks name, each caught on fresh inputs
+    ("06_mia_pruning", "q1"): (
+        "import torch.nn.functional as F\ndef sample_losses(logits, labels):\n"
+        "    return F.cross_entropy(logits.double(), labels)",  # averaged: one number, not one per item
+        "expected shape",
+    ),
+    ("06_mia_pruning", "q2"): (
+        "import torch\ndef magnitude_masks(weights, sparsity):\n"  # per layer, not global
+        "    return [w.abs() > w.abs().flatten().kthvalue(max(1, round(sparsity * w.numel()))).values"
+        " if sparsity else torch.ones_like(w, dtype=torch.bool) for w in weights]",
+        "its result",
+    ),
     ("01_relabel_freeze", "q1"): (
         "def relabel_targets(y, mapping):\n    for a, b in mapping.items():\n        y[y == a] = b\n    return y",
         "inputs afterwards",
@@ -87,6 +98,20 @@ WRONG = {  # plausible mistakes the notebooks' own checks name, each caught on f
     ),
     ("04_zero_shot", "q4"): (
         "def ain_from_curves(u, r, target):\n    return sum(a < target for a in u) / sum(a < target for a in r)",
+        "its result",
+    ),
+    ("08_capstone", "q1"): (  # the signed gap: a method above the retrained model would score above 1
+        "def tow_score(a, r):\n    out = 1.0\n    for x, y in zip(a, r):\n        out *= 1 - (x - y)\n    return out",
+        "its result",
+    ),
+    ("08_capstone", "q2", "strict"): (  # dominance needs only <= everywhere and < somewhere, not < everywhere
+        "def pareto_names(t):\n    return [n for n, p in t.items()\n"
+        "            if not any(all(b < a for a, b in zip(p, q)) for m, q in t.items() if m != n)]",
+        "its result",
+    ),
+    ("08_capstone", "q2", "ties"): (  # an equal entry does not dominate: both stay on the front
+        "def pareto_names(t):\n    return [n for n, p in t.items()\n"
+        "            if not any(all(b <= a for a, b in zip(p, q)) for m, q in t.items() if m != n)]",
         "its result",
     ),
 }
