@@ -46,7 +46,7 @@ class MethodSpec:
     module: ModuleType  # exports Config, CONFIGS and unlearn(model, splits, config, *, device, seed)
     family: str  # "relabel", "penalty", "distillation", "zero-shot", "pruning", "amnesiac", "baseline", ...
     scenarios: tuple[str, ...]  # the forgetting scenarios it supports: "class", "random" or both
-    needs_forget_data: bool  # False for zero-shot methods, which read only the forget classes' ids
+    needs_forget_data: bool  # reads the forget images; False: zero-shot, retain-only or stored-state methods
     notebook: str = ""  # the course notebook that teaches it ("" for the baselines of notebook 08)
     extra_inputs: tuple[str, ...] = ()  # keyword arguments unlearn needs beyond the contract (amnesiac: "ledger")
 
@@ -72,10 +72,10 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("unsir", unsir, "noise", _CLASS, False, "04"),
         MethodSpec("gkt", gkt, "zero-shot", _CLASS, False, "04"),
         MethodSpec("deepinversion", zero_shot_student, "zero-shot", _CLASS, False, "05"),
-        MethodSpec("prune", pruning, "pruning", _BOTH, True, "06"),
-        MethodSpec("l1_sparse", l1_sparse, "pruning", _BOTH, True, "06"),
-        MethodSpec("amnesiac", amnesiac, "amnesiac", _BOTH, True, "07", extra_inputs=("ledger",)),
-        MethodSpec("finetune", finetune, "baseline", _BOTH, True, "06"),
+        MethodSpec("prune", pruning, "pruning", _BOTH, False, "06"),
+        MethodSpec("l1_sparse", l1_sparse, "pruning", _BOTH, False, "06"),
+        MethodSpec("amnesiac", amnesiac, "amnesiac", _BOTH, False, "07", extra_inputs=("ledger",)),
+        MethodSpec("finetune", finetune, "baseline", _BOTH, False, "06"),
         MethodSpec("gradient_ascent", gradient_ascent, "baseline", _BOTH, True, "06"),
         MethodSpec("random_labels", random_labels, "baseline", _BOTH, True, "06"),
         MethodSpec("neggrad_plus", neggrad_plus, "baseline", _BOTH, True),
