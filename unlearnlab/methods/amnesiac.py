@@ -69,7 +69,7 @@ def kept_count(numel: int, fraction: float) -> int:
 def top_k_update(update: torch.Tensor, fraction: float) -> torch.Tensor:
     """``update`` with only its ``kept_count`` entries of largest magnitude kept, all others zero (a new tensor).
 
-    Among equal magnitudes the entry with the lower flat index is kept.
+    Among equal magnitudes at the cut, which one is kept is unspecified (``torch.topk``).
     """
     k = kept_count(update.numel(), fraction)
     flat = update.detach().flatten()
@@ -81,9 +81,8 @@ def top_k_update(update: torch.Tensor, fraction: float) -> torch.Tensor:
 
 
 def _top_indices(flat: torch.Tensor, k: int) -> torch.Tensor:
-    """Flat indices of the ``k`` entries of largest magnitude (ties: lower index first)."""
-    order = torch.sort(flat.abs(), descending=True, stable=True).indices
-    return order[:k]
+    """Flat indices of the ``k`` entries of largest magnitude (which of several equal ones is unspecified)."""
+    return flat.abs().topk(k, sorted=False).indices
 
 
 @dataclass

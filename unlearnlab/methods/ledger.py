@@ -56,16 +56,19 @@ class LedgerSetup:
     batch_size: int = 64  # images per step
     num_epochs: int = 2  # passes over the training set
     seed: int = 0  # initial weights, subsets and batch order
+    held_out: int = 600  # forget-class training images kept out, the MIA's non-members (it balances to forget_size)
+    test_subset: int | None = 2_000  # stratified test images the measurements use (None: all 10,000)
 
     def key(self) -> str:
-        """A short stable hash of the setup and the ledger version."""
-        blob = json.dumps({**asdict(self), "version": LEDGER_VERSION}, sort_keys=True)
+        """A short stable hash of what decides the weights (not the evaluation sets) and the ledger version."""
+        fields = {k: v for k, v in asdict(self).items() if k not in ("held_out", "test_subset")}
+        blob = json.dumps({**fields, "version": LEDGER_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 SETUPS = {
     "quick": LedgerSetup(),
-    "full": LedgerSetup(others=None, num_epochs=4),
+    "full": LedgerSetup(others=None, num_epochs=4, test_subset=None),
 }
 
 
@@ -99,15 +102,19 @@ class LedgerData:
 
 def ledger_data(setup: LedgerSetup) -> LedgerData:
     """The training data of ``setup``: ``others`` images of the other classes plus ``forget_size`` of the forget
-    class (the forget set); test splits by class; the remaining forget-class training images held out."""
+    class (the forget set); the (``test_subset`` of the) test set split by class; ``held_out`` of the remaining
+    forget-class training images set aside."""
     train, test = load_mnist(train=True), load_mnist(train=False)
+    if setup.test_subset is not None and setup.test_subset < len(test):
+        test = stratified_subset(test, setup.test_subset, seed=setup.seed)
     sixes, others = split_by_class(train, (setup.forget_class,))
     if not 0 < setup.forget_size < len(sixes):
         raise ValueError(f"forget_size must be in 1..{len(sixes) - 1}, got {setup.forget_size}")
     if setup.others is not None and setup.others < len(others):
         others = stratified_subset(others, setup.others, seed=setup.seed)
     order = torch.randperm(len(sixes), generator=torch.Generator().manual_seed(setup.seed))
-    forget, held_out = sixes.subset(order[: setup.forget_size]), sixes.subset(order[setup.forget_size :])
+    held_out = order[setup.forget_size :][: setup.held_out]
+    forget, held_out = sixes.subset(order[: setup.forget_size]), sixes.subset(held_out)
     test_forget, test_retain = split_by_class(test, (setup.forget_class,))
     return LedgerData(Splits(forget, others, test, test_forget, test_retain, (setup.forget_class,)), held_out)
 
