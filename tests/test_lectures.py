@@ -56,10 +56,11 @@ def test_explorer_runs_headless(path, tmp_path):
 
 def test_overview_runs_through_unlearnlab_run_into_the_report(tmp_path):
     path = ROOT / "notebooks" / "00_what_is_unlearning.ipynb"
-    results = run_all([path], tmp_path, "quick", "cpu", 0, TIMEOUT, echo=lambda *_: None)
+    results = run_all([path], tmp_path, "quick", "cpu", 0, TIMEOUT, echo=lambda *_, **__: None)
     run = results["notebooks"]["00_what_is_unlearning"]
     assert run["status"] == "ok", run["error"]
     report = (tmp_path / "report.md").read_text()
     assert "## 00_what_is_unlearning" in report and "| 00_what_is_unlearning | ok |" in report
-    figures = sum(_has_png(c) for c in nbs.read(tmp_path / path.name).cells)
+    cells = nbs.read(tmp_path / path.name).cells
+    figures = sum("image/png" in out.get("data", {}) for c in cells for out in c.get("outputs", []))
     assert figures >= 6 and report.count("](figures/") == figures  # every figure reaches the report
