@@ -370,69 +370,6 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
             retrained="retrained_mia",
         ),
     ),
-    "07_amnesiac": (
-        Headline(
-            "q3_retain_acc",
-            "partial amnesiac undo of Q3 (course CNN, no repair), retain accuracy",
-            reference="95.2 % right after the full undo, 99 % after further training (Graves et al., 2021)",
-            bars=per_profile(">=", 95.0, 98.5),
-            retrained="retrained_retain_acc",
-            summary=True,
-        ),
-        Headline(
-            "q3_forget_class_acc",
-            "partial amnesiac undo of Q3, test images of class 6",
-            bars=both("<=", 1.0),
-            summary=True,
-        ),
-        Headline(
-            "partial_best_storage_ratio",
-            "full ledger bytes / bytes of the sweep's best partial ledger (CNN)",
-            unit="x",
-            digits=0,
-            reference="target: at least 10 x smaller at k <= 10 % (issue 14)",
-            bars=both(">=", 10.0, graded=False),
-        ),
-        Headline(
-            "partial_best_retain_acc",
-            "sweep's best partial undo (CNN), retain accuracy",
-            retrained="retrained_retain_acc",
-        ),
-        Headline("partial_best_forget_class_acc", "sweep's best partial undo (CNN), test images of class 6"),
-        Headline("partial_best_mb", "sweep's best partial ledger (CNN), stored", unit="MB", digits=3),
-        Headline(
-            "full_ledger_mb",
-            "full ledger of the CNN run, stored",
-            unit="MB",
-            digits=1,
-            reference="about 45 MB per stored batch for ResNet-18 (Graves et al., 2021)",
-        ),
-        Headline(
-            "full_undo_retain_acc",
-            "full ledger undone, no repair, retain accuracy",
-            reference="95.2 % (Graves et al., 2021, MNIST)",
-            retrained="retrained_retain_acc",
-        ),
-        Headline("full_undo_forget_class_acc", "full ledger undone, no repair, test images of class 6"),
-        Headline(
-            "repaired_retain_acc",
-            "full ledger undone + one repair epoch, retain accuracy",
-            reference="99 % (Graves et al., 2021, MNIST)",
-            retrained="retrained_retain_acc",
-        ),
-        Headline(
-            "original_retain_acc", "original (ledger-trained CNN), retain accuracy", retrained="retrained_retain_acc"
-        ),
-        Headline("undo_gap_sgd", "full undo's distance to the retrained model / the original's (plain SGD)", unit=""),
-        Headline("undo_gap_adam", "the same distance ratio with Adam", unit=""),
-        Headline(
-            "forget_mia",
-            "sweep's best partial undo, simple_mia forgotten vs held-out 6s (0.5 = chance)",
-            unit="",
-            digits=3,
-            retrained="retrained_mia",
-        ),
-    ),
     "08_capstone": (
         Headline(
             "class_best_tow",

@@ -24,11 +24,9 @@ from ..compare import Yardstick, capstone_specs, capstone_yardstick, pareto_fron
 from ..config import Profile, resolve
 from ..data import TensorData, load_dataset, load_mnist, relabel
 from ..methods import amnesiac as amnesiac_method
-from ..methods import amnesiac as amnesiac_method
 from ..methods import anamnesis, deepinversion, distill, gkt, noise, penalty, saliency
 from ..methods import pruning as pruning_method
 from ..methods import relabel as relabel_method
-from ..methods.ledger import ledger_run, notebook_setups
 from ..methods.ledger import ledger_run, notebook_setups
 from ..metrics import UnlearningReport, largest_class_drop, unlearning_report
 from ..models import build_model
@@ -432,38 +430,6 @@ def amnesiac_conditions(model: nn.Module, profile: Profile, device: torch.device
     ]
 
 
-def _top_k_cases(gen: torch.Generator) -> list[dict]:
-    # fraction * numel is never a half, so round() has no tie to break; random values have no equal magnitudes
-    shapes_and_fractions = [((4, 3, 3), 0.1), ((7,), 0.3), ((5, 6), 0.02), ((3,), 0.1), ((2, 5), 1.0)]
-    return [{"args": [_randn(gen, *shape), fraction]} for shape, fraction in shapes_and_fractions]
-
-
-def _undo_cases(gen: torch.Generator) -> list[dict]:
-    state = {"fc.weight": _randn(gen, 3, 4), "fc.bias": _randn(gen, 3), "bn.running_mean": _randn(gen, 3)}
-    updates = [{"fc.weight": _randn(gen, 3, 4, scale=0.1), "fc.bias": _randn(gen, 3, scale=0.1)} for _ in range(3)]
-    updates.append({"fc.weight": _randn(gen, 3, 4, scale=0.1)})  # a step may name only some parameters
-    return [{"args": [state, updates]}, {"args": [state, updates[:1]]}, {"args": [state, []]}]
-
-
-def amnesiac_conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> Conditions:
-    """Notebook 07, Q3: the CNN of the ledger run forgets class 6 with a partial undo and keeps the rest.
-
-    Quick bar 95 %: the quick original reaches about 96.6 % on the other classes, and the best partial undos of
-    the quick sweep 95.6 to 96.8 % (benchmarks/results/amnesiac_quick.json); full: the issue's 98.5 %.
-    """
-    retain_bar = {"quick": 0.95, "full": 0.985}[profile.name]
-    run = ledger_run(notebook_setups(profile)["cnn"], device)
-    after = _report(model, (run.setup.forget_class,), None, device)
-    return [
-        (
-            "neither the original nor the retrained model",
-            not _same(model, run.model) and not _same(model, run.retrained),
-        ),
-        ("at most 1 % of the test 6s are read as 6", after.forget_acc <= 0.01),
-        ("retain accuracy reaches the profile's bar", after.retain_acc >= retain_bar),
-    ]
-
-
 QUESTIONS: dict[tuple[str, str], FunctionQuestion | ResultQuestion] = {
     ("01_relabel_freeze", "q1"): FunctionQuestion("relabel_targets", _relabel_cases, _relabel_reference),
     ("01_relabel_freeze", "q2"): FunctionQuestion(
@@ -503,9 +469,6 @@ QUESTIONS: dict[tuple[str, str], FunctionQuestion | ResultQuestion] = {
     ("07_amnesiac", "q1"): FunctionQuestion("top_k_update", _top_k_cases, amnesiac_method.top_k_update),
     ("07_amnesiac", "q2"): FunctionQuestion("undo_updates", _undo_cases, amnesiac_method.subtract_updates),
     ("07_amnesiac", "q3"): ResultQuestion("cnn", amnesiac_conditions, needs=()),
-    ("07_amnesiac", "q1"): FunctionQuestion("top_k_update", _top_k_cases, amnesiac_method.top_k_update),
-    ("07_amnesiac", "q2"): FunctionQuestion("undo_updates", _undo_cases, amnesiac_method.subtract_updates),
-    ("07_amnesiac", "q3"): ResultQuestion("cnn", amnesiac_conditions, needs=()),
     ("06_mia_pruning", "q1"): FunctionQuestion("sample_losses", _loss_cases, mia.losses_from_logits),
     ("06_mia_pruning", "q2"): FunctionQuestion("magnitude_masks", _mask_cases, pruning_method.global_magnitude_masks),
     ("06_mia_pruning", "q3"): ResultQuestion("cnn", mia_conditions, needs=(), zoo_specs=zoo.memorising_specs),
@@ -515,8 +478,6 @@ QUESTIONS: dict[tuple[str, str], FunctionQuestion | ResultQuestion] = {
 }
 # the zoo models each exercise loads, trained before any submission's clock starts
 NEEDS: dict[str, tuple[tuple[int, ...], ...]] = {"04_zero_shot": ((), (0,))}
-# other cached models an exercise loads (not zoo models), trained by these before grading
-WARMERS: dict[str, Callable[[str | Profile], None]] = {"07_amnesiac": amnesiac_method.warm_cache}
 # other cached models an exercise loads (not zoo models), trained by these before grading
 WARMERS: dict[str, Callable[[str | Profile], None]] = {"07_amnesiac": amnesiac_method.warm_cache}
 
@@ -568,8 +529,6 @@ def warm_cache(exercises: list[str], profile: str | Profile = "auto") -> None:
     for exercise in exercises:
         for exclude in sorted(models_needed(exercise)):
             zoo.get("cnn_bn", profile, exclude_classes=exclude)
-        if exercise in WARMERS:
-            WARMERS[exercise](profile)
         if exercise in WARMERS:
             WARMERS[exercise](profile)
         for spec in specs_needed(exercise, profile):
