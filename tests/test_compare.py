@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score
 
 from unlearnlab import compare as C
 from unlearnlab.cli import build_parser
-from unlearnlab.data import class_splits
+from unlearnlab.data import class_splits, random_splits
 from unlearnlab.methods.base import Cost, UnlearningResult, clone
 from unlearnlab.metrics import activation_distance_probs
 from unlearnlab.mia import simple_mia
@@ -178,6 +178,21 @@ def test_band_logic_on_the_tiny_run(tiny_run):
     retrained = result.row("retrained")  # its distance columns are the retrained-to-retrained pairs
     assert retrained.mean["js"] == pytest.approx(np.mean([s.js for s in cross]))
     assert retrained.time_ratio == 1.0
+
+
+def test_quick_scores_fixed_stratified_subsamples_and_full_scores_whole_sets(mnist_train, mnist_test):
+    train, test = mnist_train.subset(slice(0, 12_000)), mnist_test.subset(slice(0, 5_000))
+    by_class = class_splits((6,), train=train, test=test)
+    quick = C.EvalSets.from_splits(by_class, ain=False, profile="quick")
+    assert [len(d) for d in (quick.forget, quick.retain, quick.test)] == [1_208, 1_999, 2_000]  # all 6s; ~2,000
+    assert torch.equal(torch.unique(quick.retain.y), torch.unique(by_class.retain.y))  # every kept class stays
+    assert quick.heldout is by_class.test_forget  # non-members: all of the forget class's test images
+    again = C.EvalSets.from_splits(by_class, ain=False, profile="quick")
+    assert torch.equal(again.retain.X, quick.retain.X)  # fixed: every model of a run sees the same images
+    full = C.EvalSets.from_splits(by_class, ain=False, profile="full")
+    assert full.forget is by_class.forget and full.test is by_class.test and abs(len(full.retain) - 5_000) < 9
+    randomly = C.EvalSets.from_splits(random_splits(0.25, train=train, test=test), ain=False, profile="quick")
+    assert abs(len(randomly.forget) - 2_000) < 10 and randomly.heldout is randomly.test  # the test set
 
 
 def test_json_round_trip(tiny_run, tmp_path):

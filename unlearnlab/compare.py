@@ -5,8 +5,9 @@ data ``R_s``. All seeds share one training subset and one forget set (``SPLIT_SE
 ``R_s`` is the noise of retraining itself. Each method unlearns ``O_s`` with ``seed=s`` and its model ``M_s`` is
 scored against ``R_s``:
 
-- forget, retain and test accuracy (SalUn's FA, RA, TA): the forget set (the training images to forget), a fixed
-  subsample of the retain set (``RETAIN_EVAL`` images) and the whole test set;
+- forget, retain and test accuracy (SalUn's FA, RA, TA) on the forget set (the training images to forget), the
+  retain set and the test set, each a fixed stratified subsample of the size ``EVAL_SIZES`` gives the profile
+  (full: 5,000 retain images and the whole of the other two; quick: 2,000 of each);
 - membership inference: :func:`unlearnlab.mia.simple_mia` with members = the forget set and non-members =
   held-out test images of the same classes (class forgetting: the forget classes' test images; random: all);
 - JS divergence and activation distance of ``M_s``'s output distributions to ``R_s``'s, on the forget set;
@@ -31,7 +32,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -63,7 +64,19 @@ if TYPE_CHECKING:
 Scenario = Literal["class", "random"]
 SCENARIOS: tuple[str, ...] = ("class", "random")
 SPLIT_SEED = 0  # the training subset and the random forget set: the same for every seed
-RETAIN_EVAL = 5_000  # retain-set images scored per model (a fixed stratified subsample)
+
+
+@dataclass(frozen=True)
+class EvalSizes:
+    """Images scored per model from each set: a fixed stratified subsample (``None``: the whole set)."""
+
+    forget: int | None
+    retain: int | None
+    test: int | None
+
+
+# quick: ~7,000 images per model (a CPU scores one in ~6 s instead of ~17 s); full: the whole forget and test sets
+EVAL_SIZES = {"quick": EvalSizes(2_000, 2_000, 2_000), "full": EvalSizes(None, 5_000, None)}
 RELEARN_PER_CLASS = 30  # real images per class in the AIN relearning set (as notebook 04)
 AIN_EVAL = 200  # forget-class test images the relearning probe watches (as notebook 04)
 ACCURACIES = ("forget_acc", "retain_acc", "test_acc")
@@ -154,26 +167,35 @@ class EvalSets:
 
     forget: TensorData  # the training images to forget (members for the MIA)
     retain: TensorData  # a fixed subsample of the retained training images
-    test: TensorData  # the whole test set
+    test: TensorData  # the test set (a fixed subsample in the quick profile)
     heldout: TensorData  # non-members of the forget set's classes (MIA)
     relearn: TensorData | None = None  # AIN: a few real images per class (None: no AIN)
     relearn_eval: TensorData | None = None  # AIN: forget-class test images
 
     @classmethod
-    def from_splits(cls, splits: Splits, ain: bool) -> EvalSets:
-        """The evaluation sets of ``splits``; ``ain`` adds the relearning probe's data (class forgetting only)."""
-        retain = splits.retain
-        if len(retain) > RETAIN_EVAL:
-            retain = stratified_subset(retain, RETAIN_EVAL, seed=SPLIT_SEED)
+    def from_splits(cls, splits: Splits, ain: bool, profile: str | Profile = "full") -> EvalSets:
+        """The evaluation sets of ``splits`` at ``profile``'s :data:`EVAL_SIZES` (other profiles: full's sizes);
+        ``ain`` adds the relearning probe's data (class forgetting only)."""
+        sizes = EVAL_SIZES.get(resolve(profile).name, EVAL_SIZES["full"])
+        forget, retain, test = (
+            _subsample(data, size) for data, size in zip((splits.forget, splits.retain, splits.test), astuple(sizes))
+        )
+        # random forgetting's non-members are the test set itself: keep them the same images
+        heldout = test if splits.test_forget is splits.test else splits.test_forget
         relearn = relearn_eval = None
         if ain:
             relearn = per_class_subset(concat(splits.forget, splits.retain), RELEARN_PER_CLASS, seed=SPLIT_SEED)
             relearn_eval = splits.test_forget.subset(slice(0, AIN_EVAL))
-        return cls(splits.forget, retain, splits.test, splits.test_forget, relearn, relearn_eval)
+        return cls(forget, retain, test, heldout, relearn, relearn_eval)
 
     def sizes(self) -> dict[str, int]:
         """Images behind each accuracy."""
         return {"forget_acc": len(self.forget), "retain_acc": len(self.retain), "test_acc": len(self.test)}
+
+
+def _subsample(data: TensorData, size: int | None) -> TensorData:
+    """A fixed stratified subsample of ``size`` items (``data`` itself when ``size`` is None or not smaller)."""
+    return data if size is None or len(data) <= size else stratified_subset(data, size, seed=SPLIT_SEED)
 
 
 @dataclass
@@ -362,10 +384,16 @@ class Reference:
     bands: dict[str, Band]
 
     @classmethod
-    def of(cls, retrained: Sequence[nn.Module], splits: Splits, device: str | torch.device = "auto") -> Reference:
-        """Evaluate ``retrained`` (one model per seed) on the evaluation sets of ``splits``."""
+    def of(
+        cls,
+        retrained: Sequence[nn.Module],
+        splits: Splits,
+        profile: str | Profile = "full",
+        device: str | torch.device = "auto",
+    ) -> Reference:
+        """Evaluate ``retrained`` (one model per seed) on the evaluation sets of ``splits`` at ``profile``'s sizes."""
         device = pick_device(device)
-        sets = EvalSets.from_splits(splits, ain=False)
+        sets = EvalSets.from_splits(splits, ain=False, profile=profile)
         outputs = [Outputs.of(m, sets, device) for m in retrained]
         return cls(sets, outputs, noise_bands(outputs, sets.sizes()))
 
@@ -398,9 +426,12 @@ class _SeedScorer:
             model, s.relearn, s.relearn_eval, self.target, self.ain_profile, device=self.device, seed=self.seed
         )
 
-    def scored(self, model: nn.Module, seconds: float, stored_bytes: int) -> Scores:
-        """``model``'s scores with its cost; AIN when the retrained model needed at least one relearning step."""
-        s = score(Outputs.of(model, self.sets, self.device), self.reference)
+    def scored(self, model: nn.Module, seconds: float, stored_bytes: int, outputs: Outputs | None = None) -> Scores:
+        """``model``'s scores with its cost; AIN when the retrained model needed at least one relearning step.
+
+        ``outputs``: the model's outputs when already computed (the retrained model's are the reference).
+        """
+        s = score(outputs or Outputs.of(model, self.sets, self.device), self.reference)
         s.seconds, s.stored_bytes = seconds, stored_bytes
         if self.gold is not None and self.gold.steps > 0:
             probe = self._relearn(model)
@@ -438,7 +469,7 @@ def run_compare(
     device = pick_device(device)
     ain = ain and scenario == "class"
     configs = configs or {}
-    sets = {id(s.splits): EvalSets.from_splits(s.splits, ain) for s in setups}
+    sets = {id(s.splits): EvalSets.from_splits(s.splits, ain, profile) for s in setups}
     bar = progress(len(setups) * (len(methods) + 2), "compare", unit="model")
     scores: dict[str, dict[int, Scores]] = {name: {} for name in ("original", "retrained", *methods)}
     errors: dict[str, dict[int, str]] = {name: {} for name in scores}
@@ -447,7 +478,7 @@ def run_compare(
         scorer = _SeedScorer(setup, sets[id(setup.splits)], profile.name if ain else None, device)
         retrained_out.append(scorer.reference)
         scored = scorer.scored
-        scores["retrained"][setup.seed] = scored(setup.retrained, retrain_seconds, 0)
+        scores["retrained"][setup.seed] = scored(setup.retrained, retrain_seconds, 0, outputs=scorer.reference)
         bar.update()
         scores["original"][setup.seed] = scored(setup.original, 0.0, 0)
         bar.update()
@@ -670,7 +701,7 @@ def capstone_yardstick(profile: Profile, device: str = "cpu") -> Yardstick:
     """
     profile = resolve(profile)
     setups = zoo_setups("class", range(CAPSTONE_SEEDS[profile.name]), profile, (6,), device=device)
-    reference = Reference.of([s.retrained for s in setups], setups[0].splits, device)
+    reference = Reference.of([s.retrained for s in setups], setups[0].splits, profile, device)
     base = finetune.unlearn(setups[0].original, setups[0].splits, finetune_baseline(profile), device=device, seed=0)
     models = tuple(m for s in setups for m in (s.original, s.retrained))
     return Yardstick(reference, reference.scores(base.model, device), models)
