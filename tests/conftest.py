@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+from unlearnlab import zoo
 from unlearnlab.config import Profile
+from unlearnlab.course import referee
 from unlearnlab.data import TensorData, load_mnist
 
 # a profile small enough for unit tests: a few hundred images, one epoch
@@ -25,6 +30,28 @@ def mnist_test() -> TensorData:
 def small_train(mnist_train: TensorData) -> TensorData:
     """The first 512 training images (all ten classes)."""
     return mnist_train.subset(slice(0, 512))
+
+
+# test files whose notebooks load zoo models: a session that collects one of them warms the zoo first
+ZOO_USERS = ("test_notebooks.py", "test_course.py", "test_lectures.py", "test_browser.py")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cached_models(request: pytest.FixtureRequest) -> None:
+    """Train every zoo model the notebooks load, once, before the first test of each worker.
+
+    Every xdist worker warms at its start (a file lock per model): the first walks the notebooks in order, the
+    second from the other end, so the two train different models at once and no notebook test waits on a lock.
+    A session of unit tests only (no ZOO_USERS file collected) trains nothing.
+    """
+    if not any(item.nodeid.split("::")[0].rsplit("/", 1)[-1] in ZOO_USERS for item in request.session.items):
+        return
+    shift = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    needed = [(), (6,), (0,)]
+    for exclude in needed[shift % 3 :] + needed[: shift % 3]:
+        zoo.get("cnn_bn", "auto", exclude_classes=exclude)
+    names = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "solutions").glob("[0-9]*.ipynb"))
+    referee.warm_cache(names[::-1] if shift % 2 else names)
 
 
 # the slowest tests (whole notebooks through the grader) start first, so the two workers finish together

@@ -10,29 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from unlearnlab import zoo
 from unlearnlab.course import build as B
 from unlearnlab.course import grade as G
 from unlearnlab.course import notebooks as nbs
-from unlearnlab.course import referee
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9]*.ipynb"))
 EXERCISES = ROOT / "exercises"
 CELL_TIMEOUT = 900  # seconds per cell: generous, a slow CI machine must not fail a correct notebook
-
-
-@pytest.fixture(scope="session", autouse=True)
-def cached_models():
-    """Train the shared base models once; parallel workers start at different models (a file lock per model)."""
-    needed = [(), (6,), (0,)]
-    shift = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
-    for exclude in needed[shift % 3 :] + needed[: shift % 3]:
-        zoo.get("cnn_bn", "auto", exclude_classes=exclude)
-    # every other model a notebook loads (06-08); the second worker walks the notebooks from the other end, so the
-    # two train different models at once instead of one waiting on the other's lock
-    names = sorted(p.stem for p in SOLUTIONS)
-    referee.warm_cache(names[::-1] if shift % 2 else names)
 
 
 def test_there_are_notebooks():

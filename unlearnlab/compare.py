@@ -53,6 +53,7 @@ from .data import (
     random_splits,
     stratified_subset,
 )
+from .files import atomic_write, write_text
 from .methods import anamnesis, finetune
 from .metrics import activation_distance_probs, js_divergence_probs
 from .mia import simple_mia
@@ -582,12 +583,10 @@ def write(result: CompareResult, out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "compare.json", out / "compare.md", out / "pareto.png"]
-    _atomic_text(paths[0], json.dumps(result.as_dict(), indent=1, allow_nan=False, default=_json_default))
-    _atomic_text(paths[1], result.markdown() + "\n")
+    write_text(paths[0], json.dumps(result.as_dict(), indent=1, allow_nan=False, default=_json_default))
+    write_text(paths[1], result.markdown() + "\n")
     fig = plot_pareto(result)
-    tmp = paths[2].with_name(f".{paths[2].name}.tmp")
-    fig.savefig(tmp, format="png", dpi=110)
-    tmp.replace(paths[2])
+    atomic_write(paths[2], lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     return paths
 
 
@@ -595,12 +594,6 @@ def _json_default(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 # ----------------------------------------------------------------------------------------------------------

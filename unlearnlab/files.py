@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it over ``path`` in one step.
@@ -24,3 +26,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def save_torch(payload: object, path: str | os.PathLike) -> Path:
+    """``torch.save(payload)`` to ``path`` through :func:`atomic_write`: a reader never loads half a file."""
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """``text`` to ``path`` (UTF-8) through :func:`atomic_write`."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -13,10 +13,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from .files import atomic_write
+from .files import save_torch
 
 ARTEFACTS_ENV = "UNLEARNLAB_ARTEFACTS"  # set by the grader: the folder where result checks leave their model
 
@@ -72,4 +71,4 @@ def submit_model(grade_id: str, model: nn.Module) -> Path | None:
     if not folder:
         return None
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return atomic_write(Path(folder) / f"{grade_id}.pt", lambda tmp: torch.save(state, tmp))
+    return save_torch(state, Path(folder) / f"{grade_id}.pt")

@@ -20,6 +20,7 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from .data import BatchLoader, TensorData, cache_dir, check_classes
+from .files import save_torch
 from .methods import deepinversion
 from .methods.distill import kd_loss, soft_targets
 from .methods.gkt import entropy, gate_mask
@@ -308,13 +309,7 @@ def cached_inversion_gallery(
         stored = torch.load(path, weights_only=True)
         return {s: TensorData(stored["X"][i], stored["y"][i]) for i, s in enumerate(settings)}
     made = inversion_gallery(teacher, settings, images_per_class, steps, device, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(
-        {"X": torch.stack([made[s].data.X for s in settings]), "y": torch.stack([made[s].data.y for s in settings])},
-        tmp,
-    )
-    tmp.replace(path)
+    save_torch({key: torch.stack([getattr(made[s].data, key) for s in settings]) for key in ("X", "y")}, path)
     return {s: made[s].data for s in settings}
 
 

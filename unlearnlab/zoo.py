@@ -24,7 +24,7 @@ from .data import (
     split_random,
     stratified_subset,
 )
-from .files import atomic_write
+from .files import save_torch
 from .methods.base import seeded
 from .models import build_model
 from .training import fit, pick_device
@@ -107,11 +107,6 @@ def train_from_scratch(spec: TrainSpec, device: str | torch.device = "auto") -> 
     return model, history.seconds
 
 
-def _atomic_save(payload: dict, path: Path) -> None:
-    """``torch.save`` through :func:`~unlearnlab.files.atomic_write`: a reader never loads half a file."""
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
-
-
 def _load(path: Path, spec: TrainSpec, quiet: bool = False) -> tuple[nn.Module, float] | None:
     """The cached model, or ``None`` (with a warning unless ``quiet``) when the file is missing, corrupt or for
     another spec."""
@@ -152,7 +147,7 @@ def get_spec(spec: TrainSpec, device: str | torch.device = "auto") -> ZooEntry:
             if loaded is None:
                 loaded = train_from_scratch(spec, device)
                 state = {k: v.cpu() for k, v in loaded[0].state_dict().items()}
-                _atomic_save({"key": spec.key(), "spec": asdict(spec), "seconds": loaded[1], "state_dict": state}, path)
+                save_torch({"key": spec.key(), "spec": asdict(spec), "seconds": loaded[1], "state_dict": state}, path)
     model, seconds = loaded
     return ZooEntry(model.to(pick_device(device)).eval(), seconds, path)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
+from ..files import write_text
 from . import notebooks as nbs
 from .headlines import headlines
 
@@ -213,7 +214,7 @@ def write_report(results: dict, out_dir: Path) -> Path:
         for k, fig in enumerate(extract_figures(out_dir / f"{name}.ipynb", out_dir / "figures"), 1):
             lines += ["", f"![{fig.caption}](figures/{fig.path.name})", "", f"*Figure {k}: {fig.caption}*"]
     path = out_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -254,5 +255,5 @@ def sync_readme(readme: Path | None = None, results_path: Path | None = None) ->
     start, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
     new = text[:start] + "\n" + readme_results(results) + "\n" + text[end:]
     if new != text:
-        readme.write_text(new)
+        write_text(readme, new)
     return new != text

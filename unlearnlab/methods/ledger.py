@@ -31,7 +31,7 @@ from ..data import (
     split_by_class,
     stratified_subset,
 )
-from ..files import atomic_write
+from ..files import save_torch
 from ..models import build_model
 from ..training import fit, pick_device
 from .base import seeded
@@ -205,7 +205,7 @@ class Ledger:
 
     def save(self, path: Path) -> None:
         """Write the ledger to ``path`` atomically (a reader never sees half a file)."""
-        _save(self.to_payload(), Path(path))
+        save_torch(self.to_payload(), Path(path))
 
     def to_payload(self) -> dict:
         """Plain tensors, lists and numbers (loadable with ``weights_only=True``)."""
@@ -301,10 +301,6 @@ def train_with_ledger(
     return LedgerRun(setup, model, retrained, ledger, data, seconds, retrain_seconds)
 
 
-def _save(payload: dict, path: Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
-
-
 def _cache_path(setup: LedgerSetup) -> Path:
     return cache_dir() / "amnesiac" / f"{setup.model}-{setup.key()}.pt"
 
@@ -344,7 +340,7 @@ def _train_and_save(setup: LedgerSetup, path: Path, device: str | torch.device) 
         "seconds": run.seconds,
         "retrain_seconds": run.retrain_seconds,
     }
-    _save(payload, path)
+    save_torch(payload, path)
     return run
 
 
