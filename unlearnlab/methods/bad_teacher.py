@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from ..data import Splits, TensorData, make_loader, stratified_subset
-from ..training import fit, pick_device
-from .base import Cost, UnlearningResult, clone, fresh_model, pick_config, timed
+from ..training import pick_device
+from .base import UnlearningResult, clone, fresh_model, pick_config, require, timed, train_copy
 from .distill import kd_loss, soft_targets
 
 
@@ -62,15 +62,12 @@ def unlearn(
     config = pick_config(CONFIGS, config)
     if not 0 < config.retain_fraction <= 1:
         raise ValueError(f"retain_fraction must be in (0, 1], got {config.retain_fraction}")
-    if len(splits.forget) == 0:
-        raise ValueError("the forget set is empty: bad teaching needs the images to forget")
+    require(splits, "bad teaching", "forget")
     device = pick_device(device)
     seed_value = 0 if seed is None else seed
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         good = clone(model).to(device).eval()
         bad = fresh_model(good, seed).eval()
-        student = clone(model).to(device)
         size = max(1, round(config.retain_fraction * len(splits.retain)))
         retain = stratified_subset(splits.retain, size, seed=seed_value)
         # the "labels" say which teacher an image gets: 1 for the forget set (bad teacher), 0 for retained
@@ -83,8 +80,8 @@ def unlearn(
                 t_logits = torch.where(flag.bool()[:, None], bad(X), good(X))  # (B, C)
             return kd_loss(net(X), soft_targets(t_logits, config.temperature), config.temperature)
 
-        history = fit(
-            student,
+        student, history = train_copy(
+            model,
             make_loader(data, config.batch_size, shuffle=True, seed=seed),
             num_epochs=config.num_epochs,
             lr=config.lr,
@@ -92,4 +89,4 @@ def unlearn(
             device=device,
             desc="bad teacher",
         )
-    return BadTeacherResult(student.eval(), cost, history, retain_size=size)
+    return BadTeacherResult(student, cost, history, retain_size=size)

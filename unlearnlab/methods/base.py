@@ -11,6 +11,10 @@ Each method is a module under :mod:`unlearnlab.methods` that exports
 method draws from its own ``torch.Generator`` (named ``rng``) and, where torch only offers the global RNG
 (weight initialisation), from a forked copy of it (:func:`seeded`), so the caller's RNG state is left as it
 was. :mod:`unlearnlab.methods.registry` names every method.
+
+The shared preamble of a method: :func:`pick_config` for the config, :func:`require` for the sets it needs,
+``with timed() as cost:`` around the work, and :func:`train_copy` when the work is training a copy of the model
+with its own step loss (and, optionally, gradient masks).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from ..training import History
+from ..data import Splits
+from ..training import Batches, History, StepLoss, cross_entropy_step, fit, pick_device
+from .saliency import apply_gradient_masks
 
 C = TypeVar("C")
 
@@ -48,13 +54,50 @@ class UnlearningResult:
 
 
 @contextmanager
-def timed(cost: Cost) -> Iterator[Cost]:
-    """Add the seconds spent inside the ``with`` block to ``cost.seconds``."""
+def timed(cost: Cost | None = None) -> Iterator[Cost]:
+    """Add the seconds spent inside the ``with`` block to ``cost.seconds`` (a new :class:`Cost` when not given)."""
+    cost = cost if cost is not None else Cost()
     start = time.perf_counter()
     try:
         yield cost
     finally:
         cost.seconds += time.perf_counter() - start
+
+
+def require(splits: Splits, method: str, *parts: str) -> None:
+    """A clear error when a set the method needs is empty: ``parts`` name fields of ``splits`` ("forget", "retain")."""
+    for part in parts:
+        if len(getattr(splits, part)) == 0:
+            raise ValueError(f"the {part} set is empty: {method} needs the {' and the '.join(parts)} set")
+
+
+def train_copy(
+    model: nn.Module,
+    loader: Batches,
+    *,
+    num_epochs: int,
+    lr: float,
+    device: str | torch.device,
+    desc: str,
+    loss_fn: StepLoss = cross_entropy_step,
+    masks: Mapping[str, torch.Tensor] | None = None,
+) -> tuple[nn.Module, History]:
+    """Train a copy of ``model`` with :func:`~unlearnlab.training.fit` (Adam); ``model`` itself is untouched.
+
+    ``masks`` (parameter name -> bool tensor) let only the chosen entries move
+    (:func:`~unlearnlab.methods.saliency.apply_gradient_masks`); afterwards the hooks are removed and every
+    parameter is trainable again. Returns the trained copy, in eval mode, and its history.
+    """
+    trained = clone(model).to(pick_device(device))
+    handles = apply_gradient_masks(trained, masks) if masks is not None else []
+    try:
+        history = fit(trained, loader, num_epochs=num_epochs, lr=lr, loss_fn=loss_fn, device=device, desc=desc)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for p in trained.parameters():
+        p.requires_grad_(True)
+    return trained.eval(), history
 
 
 def clone(model: nn.Module) -> nn.Module:

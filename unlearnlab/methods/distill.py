@@ -20,7 +20,7 @@ from torch import nn
 
 from ..data import Splits, check_classes, make_loader, relabelled_training_set
 from ..training import fit, pick_device
-from .base import Cost, UnlearningResult, clone, fresh_model, pick_config, timed
+from .base import UnlearningResult, clone, fresh_model, pick_config, timed
 from .relabel import relabel_mapping
 
 
@@ -159,8 +159,7 @@ def unlearn(
     device = pick_device(device)
     rule = TARGET_RULES[config.targets]
     parts = DistillParts()
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         teacher = clone(model).to(device).eval()
         student = fresh_model(teacher, seed)
         data = relabelled_training_set(splits, relabel_mapping(splits.forget_classes, config.relabel_to))

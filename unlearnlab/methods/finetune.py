@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from ..data import Splits
-from ..training import fit
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from .base import UnlearningResult, pick_config, timed, train_copy
 from .pruning import retain_loader
 
 
@@ -47,9 +46,9 @@ def unlearn(
 ) -> UnlearningResult:
     """Fine-tune a copy of ``model`` on the retain set with cross-entropy."""
     config = pick_config(CONFIGS, config)
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         loader = retain_loader(splits, config.batch_size, seed)
-        unlearned = clone(model)
-        history = fit(unlearned, loader, num_epochs=config.num_epochs, lr=config.lr, device=device, desc="FT")
-    return UnlearningResult(unlearned.eval(), cost, history)
+        unlearned, history = train_copy(
+            model, loader, num_epochs=config.num_epochs, lr=config.lr, device=device, desc="FT"
+        )
+    return UnlearningResult(unlearned, cost, history)

@@ -19,8 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Splits, make_loader
-from ..training import fit
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from .base import UnlearningResult, pick_config, require, timed, train_copy
 
 
 @dataclass(frozen=True)
@@ -53,13 +52,10 @@ def unlearn(
 ) -> UnlearningResult:
     """Ascend the forget set's cross-entropy on a copy of ``model``."""
     config = pick_config(CONFIGS, config)
-    if len(splits.forget) == 0:
-        raise ValueError("the forget set is empty: gradient ascent has nothing to unlearn")
-    cost = Cost()
-    with timed(cost):
+    require(splits, "gradient ascent", "forget")
+    with timed() as cost:
         loader = make_loader(splits.forget, config.batch_size, shuffle=True, seed=seed)
-        unlearned = clone(model)
-        history = fit(
-            unlearned, loader, num_epochs=config.num_epochs, lr=config.lr, loss_fn=ascent_step, device=device, desc="GA"
+        unlearned, history = train_copy(
+            model, loader, num_epochs=config.num_epochs, lr=config.lr, loss_fn=ascent_step, device=device, desc="GA"
         )
-    return UnlearningResult(unlearned.eval(), cost, history)
+    return UnlearningResult(unlearned, cost, history)

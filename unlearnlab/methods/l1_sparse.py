@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Splits
-from ..training import StepLoss, fit
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from ..training import StepLoss
+from .base import UnlearningResult, pick_config, timed, train_copy
 from .pruning import retain_loader
 
 
@@ -68,12 +68,10 @@ def unlearn(
 ) -> UnlearningResult:
     """Fine-tune a copy of ``model`` on the retain set with the linearly decaying L1 penalty."""
     config = pick_config(CONFIGS, config)
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         loader = retain_loader(splits, config.batch_size, seed)
-        unlearned = clone(model)
         loss_fn = l1_sparse_step(config.alpha, config.num_epochs * len(loader))
-        history = fit(
-            unlearned, loader, num_epochs=config.num_epochs, lr=config.lr, loss_fn=loss_fn, device=device, desc="l1"
+        unlearned, history = train_copy(
+            model, loader, num_epochs=config.num_epochs, lr=config.lr, loss_fn=loss_fn, device=device, desc="l1"
         )
-    return UnlearningResult(unlearned.eval(), cost, history)
+    return UnlearningResult(unlearned, cost, history)

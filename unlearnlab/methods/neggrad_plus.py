@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import BatchLoader, Splits, make_loader
-from ..training import fit, pick_device
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from ..training import pick_device
+from .base import UnlearningResult, pick_config, require, timed, train_copy
 
 
 @dataclass(frozen=True)
@@ -73,20 +73,17 @@ def unlearn(
 ) -> UnlearningResult:
     """Fine-tune a copy of ``model`` with NegGrad+ (retain descent, forget ascent); class or random forgetting."""
     config = pick_config(CONFIGS, config)
-    if len(splits.forget) == 0 or len(splits.retain) == 0:
-        raise ValueError("NegGrad+ needs both the forget and the retain set")
+    require(splits, "NegGrad+", "forget", "retain")
     device = pick_device(device)
-    cost = Cost()
-    with timed(cost):
-        unlearned = clone(model)
+    with timed() as cost:
         forget_batches = cycle(make_loader(splits.forget, config.forget_batch_size, shuffle=True, seed=seed))
 
         def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             X_f, y_f = (t.to(device) for t in next(forget_batches))
             return neggrad_plus_loss(net(X), y, net(X_f), y_f, config.alpha)
 
-        history = fit(
-            unlearned,
+        unlearned, history = train_copy(
+            model,
             make_loader(splits.retain, config.batch_size, shuffle=True, seed=seed),
             num_epochs=config.num_epochs,
             lr=config.lr,
@@ -94,4 +91,4 @@ def unlearn(
             device=device,
             desc="NegGrad+",
         )
-    return UnlearningResult(unlearned.eval(), cost, history)
+    return UnlearningResult(unlearned, cost, history)

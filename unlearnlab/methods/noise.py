@@ -125,8 +125,7 @@ def unlearn(
         raise ValueError("forget_classes is empty: EMMN forgets classes, name at least one")
     retained = [c for c in range(NUM_CLASSES) if c not in forget]
     device = pick_device(device)
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         teacher = clone(model)
         forget_noise = learn_noise(teacher, forget, True, config, device=device, rng=make_rng(seed))
         if config.real_retain_per_class > 0:  # UNSIR: a little real retain data (not zero-shot any more)

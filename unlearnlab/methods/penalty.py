@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Splits, make_loader, relabelled_training_set
-from ..training import fit, pick_device
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from ..training import pick_device
+from .base import UnlearningResult, clone, pick_config, timed, train_copy
 from .relabel import relabel_mapping
-from .saliency import Masks, apply_gradient_masks, gradient_saliency, layer_masks, mask_fraction, top_fraction_mask
+from .saliency import Masks, gradient_saliency, layer_masks, mask_fraction, top_fraction_mask
 
 # penalty(logits (B, C), forget_class) -> scalar
 Penalty = Callable[[torch.Tensor, int], torch.Tensor]
@@ -111,30 +111,22 @@ def unlearn(
         raise ValueError(f"unknown penalty {config.penalty!r}: choose one of {', '.join(map(repr, PENALTIES))}")
     (forget_class,) = splits.forget_classes
     device = pick_device(device)
-    cost = Cost()
-    with timed(cost):
-        student = clone(model).to(device)
-        masks = dict(masks) if masks is not None else choose_masks(student, splits, config, device)
-        handles = apply_gradient_masks(student, masks)
+    with timed() as cost:
+        masks = dict(masks) if masks is not None else choose_masks(clone(model).to(device), splits, config, device)
         data = relabelled_training_set(splits, relabel_mapping(splits.forget_classes, config.relabel_to))
         penalty = PENALTIES[config.penalty]
 
         def step(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return penalty_loss(net(X), y, forget_class, config.weight, penalty)
 
-        try:
-            history = fit(
-                student,
-                make_loader(data, config.batch_size, shuffle=True, seed=seed),
-                num_epochs=config.num_epochs,
-                lr=config.lr,
-                loss_fn=step,
-                device=device,
-                desc=f"penalty ({config.penalty})",
-            )
-        finally:
-            for handle in handles:
-                handle.remove()
-        for p in student.parameters():
-            p.requires_grad_(True)
-    return PenaltyResult(student.eval(), cost, history, masks=masks, fraction=mask_fraction(masks))
+        student, history = train_copy(
+            model,
+            make_loader(data, config.batch_size, shuffle=True, seed=seed),
+            num_epochs=config.num_epochs,
+            lr=config.lr,
+            loss_fn=step,
+            device=device,
+            desc=f"penalty ({config.penalty})",
+            masks=masks,
+        )
+    return PenaltyResult(student, cost, history, masks=masks, fraction=mask_fraction(masks))

@@ -28,7 +28,7 @@ from torch.nn.utils import prune
 
 from ..data import Splits, make_loader
 from ..training import fit
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from .base import UnlearningResult, clone, pick_config, timed
 
 PRUNABLE = (nn.Conv2d, nn.Linear)  # the layer types whose weights are ranked and pruned
 
@@ -154,8 +154,7 @@ def unlearn(
     The returned model has plain sparse weights (exactly ``round(sparsity x weights)`` of them zero).
     """
     config = pick_config(CONFIGS, config)
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         loader = retain_loader(splits, config.batch_size, seed)
         unlearned = clone(model)
         params = apply_global_mask(unlearned, config.sparsity)

@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from ..data import NUM_CLASSES, Splits, TensorData, concat, make_loader
-from ..training import fit
-from .base import Cost, UnlearningResult, clone, make_rng, pick_config, timed
+from .base import UnlearningResult, make_rng, pick_config, require, timed, train_copy
 
 
 @dataclass(frozen=True)
@@ -60,13 +59,11 @@ def unlearn(
 ) -> UnlearningResult:
     """Fine-tune a copy of ``model`` on the retain set plus the forget set under random wrong labels."""
     config = pick_config(CONFIGS, config)
-    if len(splits.forget) == 0:
-        raise ValueError("the forget set is empty: there is nothing to relabel")
-    cost = Cost()
-    with timed(cost):
-        rng = make_rng(seed)
-        dummy = TensorData(splits.forget.X, wrong_labels(splits.forget.y, rng))
+    require(splits, "random labels", "forget")
+    with timed() as cost:
+        dummy = TensorData(splits.forget.X, wrong_labels(splits.forget.y, make_rng(seed)))
         loader = make_loader(concat(splits.retain, dummy), config.batch_size, shuffle=True, seed=seed)
-        unlearned = clone(model)
-        history = fit(unlearned, loader, num_epochs=config.num_epochs, lr=config.lr, device=device, desc="dummy")
-    return UnlearningResult(unlearned.eval(), cost, history)
+        unlearned, history = train_copy(
+            model, loader, num_epochs=config.num_epochs, lr=config.lr, device=device, desc="dummy"
+        )
+    return UnlearningResult(unlearned, cost, history)

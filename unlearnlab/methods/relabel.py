@@ -14,7 +14,7 @@ from torch import nn
 
 from ..data import Splits, make_loader, relabelled_training_set
 from ..training import fit
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from .base import UnlearningResult, clone, pick_config, timed
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ def unlearn(
     """Fine-tune a copy of ``model`` on retain + relabelled forget data with only ``config.trainable`` layers."""
     config = pick_config(CONFIGS, config)
     mapping = relabel_mapping(splits.forget_classes, config.relabel_to)
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         unlearned = clone(model)
         freeze_all_but(unlearned, config.trainable)
         train = relabelled_training_set(splits, mapping)

@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from ..data import Splits, TensorData, concat, make_loader
-from ..training import fit, pick_device
-from .base import Cost, UnlearningResult, clone, make_rng, pick_config, timed
+from ..training import pick_device
+from .base import UnlearningResult, clone, make_rng, pick_config, require, timed, train_copy
 from .random_labels import wrong_labels
-from .saliency import Masks, apply_gradient_masks, gradient_saliency, mask_fraction, top_fraction_mask
+from .saliency import Masks, gradient_saliency, mask_fraction, top_fraction_mask
 
 
 @dataclass(frozen=True)
@@ -65,28 +65,19 @@ def unlearn(
 ) -> SalUnResult:
     """SalUn on a copy of ``model``: saliency mask from the forget set, then random-label fine-tuning of it."""
     config = pick_config(CONFIGS, config)
-    if len(splits.forget) == 0:
-        raise ValueError("the forget set is empty: SalUn needs the images to forget")
+    require(splits, "SalUn", "forget")
     device = pick_device(device)
-    cost = Cost()
-    with timed(cost):
-        unlearned = clone(model).to(device)
-        scores = gradient_saliency(unlearned, make_loader(splits.forget, 256), device)
+    with timed() as cost:
+        scores = gradient_saliency(clone(model).to(device), make_loader(splits.forget, 256), device)
         masks = top_fraction_mask(scores, config.fraction)
         forget = TensorData(splits.forget.X, wrong_labels(splits.forget.y, make_rng(seed)))
-        handles = apply_gradient_masks(unlearned, masks)
-        try:
-            history = fit(
-                unlearned,
-                make_loader(concat(splits.retain, forget), config.batch_size, shuffle=True, seed=seed),
-                num_epochs=config.num_epochs,
-                lr=config.lr,
-                device=device,
-                desc="SalUn",
-            )
-        finally:
-            for handle in handles:
-                handle.remove()
-        for p in unlearned.parameters():
-            p.requires_grad_(True)
-    return SalUnResult(unlearned.eval(), cost, history, masks=masks, fraction=mask_fraction(masks))
+        unlearned, history = train_copy(
+            model,
+            make_loader(concat(splits.retain, forget), config.batch_size, shuffle=True, seed=seed),
+            num_epochs=config.num_epochs,
+            lr=config.lr,
+            device=device,
+            desc="SalUn",
+            masks=masks,
+        )
+    return SalUnResult(unlearned, cost, history, masks=masks, fraction=mask_fraction(masks))

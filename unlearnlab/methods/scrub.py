@@ -24,7 +24,7 @@ from torch import nn
 
 from ..data import Splits, make_loader
 from ..training import History, fit, pick_device
-from .base import Cost, UnlearningResult, clone, pick_config, timed
+from .base import UnlearningResult, clone, pick_config, require, timed
 from .distill import kd_loss, soft_targets
 
 
@@ -78,13 +78,11 @@ def unlearn(
 ) -> UnlearningResult:
     """SCRUB on a copy of ``model`` (the frozen original is the teacher); class or random forgetting."""
     config = pick_config(CONFIGS, config)
-    if len(splits.forget) == 0 or len(splits.retain) == 0:
-        raise ValueError("SCRUB needs both the forget and the retain set")
+    require(splits, "SCRUB", "forget", "retain")
     if not 0 <= config.max_epochs <= config.num_epochs:
         raise ValueError(f"max_epochs must be in [0, num_epochs], got {config.max_epochs}")
     device = pick_device(device)
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         teacher = clone(model).to(device).eval()
         student = clone(model).to(device)
         optimizer = torch.optim.SGD(

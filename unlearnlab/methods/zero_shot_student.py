@@ -19,7 +19,7 @@ from ..data import Splits, TensorData, check_classes, make_loader, per_class_sub
 from ..metrics import unlearning_report
 from ..models import build_model
 from ..training import History, fit, pick_device
-from .base import Cost, UnlearningResult, clone, fresh_model, make_rng, pick_config, seeded, timed
+from .base import UnlearningResult, clone, fresh_model, make_rng, pick_config, seeded, timed
 from .deepinversion import CONFIGS as INVERSION_CONFIGS
 from .deepinversion import InversionConfig, SynthesisResult, jitter_and_flip, synthesize
 from .distill import kd_loss, soft_targets_without
@@ -115,8 +115,7 @@ def unlearn(
     if not splits.forget_classes:
         raise ValueError("forget_classes is empty: this method forgets classes, name at least one")
     retain_classes = [c for c in range(model_num_classes(model)) if c not in splits.forget_classes]
-    cost = Cost()
-    with timed(cost):
+    with timed() as cost:
         teacher = clone(model)
         synthesis = synthesize(teacher, retain_classes, config.inversion, device=device, seed=seed)
         student, history = train_student(teacher, synthesis.data, splits.forget_classes, config.student, device, seed)
