@@ -12,6 +12,7 @@ from torch import nn
 from unlearnlab import widgets
 from unlearnlab.data import TensorData
 from unlearnlab.methods import deepinversion
+from unlearnlab.mia_plots import plot_threshold
 from unlearnlab.models import build_model
 
 
@@ -84,7 +85,16 @@ def test_threshold_view_by_hand():
     assert (view.tpr, view.fpr) == (0.75, 0.2)
     assert view.advantage == pytest.approx(0.55)
     assert view.balanced_accuracy == pytest.approx(0.775)
-    assert widgets.plot_threshold({"m": view}, {"m": (member, nonmember)}).axes
+    fig = widgets.plot_threshold({"m": view, "n": view}, {"m": (member, nonmember), "n": (nonmember, member)})
+    assert [ax.get_title() for ax in fig.axes] == [
+        "m: threshold 0.5: TPR 75.0%, FPR 20.0%",
+        "n: threshold 0.5: TPR 20.0%, FPR 75.0%",  # each panel's rates come from its own losses
+    ]
+    assert [ax.get_title() for ax in plot_threshold(member, nonmember, 0.5).axes] == [
+        "threshold 0.5: TPR 75.0%, FPR 20.0%"
+    ]
+    with pytest.raises(ValueError, match="no model to plot"):
+        widgets.plot_threshold({}, {})
 
 
 def test_pruning_sweep_matches_pruning_by_hand():

@@ -42,16 +42,31 @@ def plot_loss_histograms(panels: Mapping[str, tuple[np.ndarray, np.ndarray]], ti
     return fig
 
 
-def plot_threshold(member: np.ndarray, nonmember: np.ndarray, threshold: float) -> Figure:
-    """The loss histograms with the attack's threshold: every item left of the line is called a member."""
-    tpr, fpr = attack_rates(member, nonmember, threshold)
-    fig = CourseFigure(figsize=(6, 3.2))
-    ax = fig.subplots()
-    _histogram(ax, member, nonmember, f"threshold {threshold:.3g}: TPR {tpr:.1%}, FPR {fpr:.1%}")
-    ax.axvline(max(threshold, LOSS_FLOOR), color="k", lw=1.5)
-    ax.legend(fontsize=7)
+def plot_threshold_panels(
+    panels: Mapping[str, tuple[np.ndarray, np.ndarray]], thresholds: Mapping[str, float]
+) -> Figure:
+    """One panel per model: its loss histograms with its threshold; every item left of the line is called a member.
+
+    ``panels`` maps a model's name to (member losses, non-member losses), ``thresholds`` the name to its threshold.
+    """
+    if not panels:
+        raise ValueError("no model to plot: give at least one (member losses, non-member losses) pair")
+    fig = CourseFigure(figsize=(5 * len(panels), 3.2))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (name, (member, nonmember)) in zip(axes, panels.items()):
+        threshold = thresholds[name]
+        tpr, fpr = attack_rates(member, nonmember, threshold)
+        label = f"{name}: " if name else ""
+        _histogram(ax, member, nonmember, f"{label}threshold {threshold:.3g}: TPR {tpr:.1%}, FPR {fpr:.1%}")
+        ax.axvline(max(threshold, LOSS_FLOOR), color="k", lw=1.5)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_threshold(member: np.ndarray, nonmember: np.ndarray, threshold: float) -> Figure:
+    """The loss histograms of one model with the attack's threshold (:func:`plot_threshold_panels`)."""
+    return plot_threshold_panels({"": (member, nonmember)}, {"": threshold})
 
 
 def plot_roc(attacks: Mapping[str, ThresholdAttack]) -> Figure:

@@ -27,6 +27,7 @@ from .methods.gkt import entropy, gate_mask
 from .methods.pruning import global_magnitude_prune, sparsity
 from .metrics import confusion_matrix
 from .mia import attack_rates
+from .mia_plots import plot_threshold_panels
 from .plots import CourseFigure, image_grid
 from .training import pick_device, predict
 
@@ -352,29 +353,9 @@ def threshold_view(member_losses: np.ndarray, nonmember_losses: np.ndarray, thre
     return ThresholdView(float(threshold), tpr, fpr, tpr - fpr, (tpr + 1 - fpr) / 2)
 
 
-def plot_threshold(
-    views: Mapping[str, ThresholdView], losses: Mapping[str, tuple[np.ndarray, np.ndarray]], bins: int = 60
-) -> Figure:
-    """Per model: histograms of member and non-member losses (log scale) with the threshold."""
-    fig = CourseFigure(figsize=(5 * len(views), 3.2))
-    axes = np.atleast_1d(fig.subplots(1, len(views)))
-    floor = 1e-6
-    every = np.concatenate([np.concatenate(pair) for pair in losses.values()])
-    edges = np.logspace(np.log10(floor), np.log10(max(every.max(), 10 * floor)), bins)
-    for ax, (name, view) in zip(axes, views.items()):
-        member, nonmember = losses[name]
-        ax.hist(np.maximum(member, floor), edges, alpha=0.6, label="members (forget set)")
-        ax.hist(np.maximum(nonmember, floor), edges, alpha=0.6, label="non-members (test)")
-        ax.axvline(max(view.threshold, floor), color="black", linestyle="--")
-        ax.set(
-            xscale="log",
-            xlabel="per-image loss",
-            ylabel="images",
-            title=f"{name}: TPR {100 * view.tpr:.1f} %, FPR {100 * view.fpr:.1f} %",
-        )
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+def plot_threshold(views: Mapping[str, ThresholdView], losses: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """Per model: histograms of member and non-member losses (log scale) with the view's threshold."""
+    return plot_threshold_panels({name: losses[name] for name in views}, {n: v.threshold for n, v in views.items()})
 
 
 # ----------------------------------------------------------------------------------------------------------
