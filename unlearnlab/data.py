@@ -245,7 +245,12 @@ def load_dataset(
 
     Read from the root (or the download cache) when the files are there; otherwise torchvision downloads them
     into the cache when ``download`` is true, and a :class:`DatasetNotFoundError` says what to do when it can't.
+    ``"cifar10"`` (50,000 + 10,000 colour images) is read by :func:`unlearnlab.cifar.load_cifar10`.
     """
+    if dataset == "cifar10":
+        from .cifar import load_cifar10  # imported here: unlearnlab.cifar builds on this module
+
+        return load_cifar10(train, root, download)
     info = dataset_info(dataset)
     raw = extracted_raw_dir(root, dataset)
     if raw is None:

@@ -1,4 +1,5 @@
-"""The course's models: the CNN of seeds 000/001 (optionally with BatchNorm), LeNet-5 and an MLP."""
+"""The course's models: the CNN of seeds 000/001 (optionally with BatchNorm), LeNet-5 and an MLP; ResNet-18 for
+CIFAR-10 (:mod:`unlearnlab.cifar`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from . import cifar
 from .data import NUM_CLASSES
 
 
@@ -78,11 +80,12 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "cnn_bn": lambda **kw: CourseCNN(batchnorm=True, **kw),
     "lenet5": LeNet5,
     "mlp": MLP,
+    "resnet18": cifar.resnet18,  # 32x32 colour images (CIFAR-10), not the MNIST family
 }
 
 
 def build_model(name: str, **kwargs: object) -> nn.Module:
-    """A fresh model by name: ``cnn``, ``cnn_bn``, ``lenet5`` or ``mlp`` (kwargs go to its constructor)."""
+    """A fresh model by name: ``cnn``, ``cnn_bn``, ``lenet5``, ``mlp`` or ``resnet18`` (kwargs: its constructor)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(map(repr, MODELS))}")
     return MODELS[name](**kwargs)
