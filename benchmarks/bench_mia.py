@@ -87,7 +87,7 @@ def attack(model: torch.nn.Module, splits: Splits, device: torch.device, seed: i
     roc = mia.threshold_attack(member, nonmember)
     efficacy = mia.mia_efficacy(model, splits.retain, splits.test, splits.forget, device=device, seed=seed)
     accuracy = {
-        name: round(100 * evaluate(model, make_loader(data, 1000), device).accuracy, 2)
+        name: round(100 * evaluate(model, make_loader(data), device).accuracy, 2)
         for name, data in (("retain", splits.retain), ("forget", splits.forget), ("test", splits.test))
     }
     return {

@@ -1,4 +1,5 @@
-"""Benchmark: pretraining the course CNN per profile (time, test accuracy) and the batch loader's speed.
+"""Benchmark: pretraining the course CNN per profile (time, test accuracy), the batch loader's speed and the
+evaluation batch size (images per second of inference at several batch sizes, against ``data.EVAL_BATCH``).
 
 Run: ``python benchmarks/bench_pretrain.py --profile quick`` (CPU) or ``--profile full`` (GPU).
 Writes ``benchmarks/results/pretrain_<profile>.json``. Everything in one run, on one machine, side by side.
@@ -14,28 +15,43 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from unlearnlab.config import resolve
 from unlearnlab.course.run import environment
-from unlearnlab.data import BatchLoader, load_mnist
+from unlearnlab.data import EVAL_BATCH, BatchLoader, load_mnist, make_loader
 from unlearnlab.metrics import evaluate
-from unlearnlab.training import pick_device
+from unlearnlab.models import build_model
+from unlearnlab.training import pick_device, predict
 from unlearnlab.zoo import TrainSpec, train_from_scratch
 
 
-def loader_seconds(loader, repeats: int = 3) -> float:
-    """Best time over ``repeats`` passes through every batch, after one warm-up pass."""
+def best_seconds(work, repeats: int = 3) -> float:
+    """Best time of ``repeats`` calls of ``work()``, after one warm-up call."""
     times = []
     for _ in range(repeats + 1):
         start = time.perf_counter()
-        for _ in loader:
-            pass
+        work()
         times.append(time.perf_counter() - start)
     return min(times[1:])
+
+
+def loader_seconds(loader) -> float:
+    """Best time of a pass through every batch of ``loader``."""
+    return best_seconds(lambda: [None for _ in loader])
+
+
+def eval_images_per_second(model_name: str, test, device, batch_sizes=(32, 64, 128, 256, 512, 1000)) -> dict:
+    """Inference speed of ``model_name`` on ``test`` (images per second, best of 3 passes) per batch size."""
+    model = build_model(model_name).to(device)
+    speeds = {}
+    for batch_size in batch_sizes:
+        loader = make_loader(test, batch_size)
+        speeds[str(batch_size)] = round(len(test) / best_seconds(lambda loader=loader: predict(model, loader, device)))
+    return speeds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", default="quick", choices=["quick", "full"])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--models", nargs="+", default=["cnn_bn", "cnn"])
+    parser.add_argument("--models", nargs="*", default=["cnn_bn", "cnn"], help="models to pretrain (none: skip)")
     args = parser.parse_args()
     profile, device = resolve(args.profile), pick_device(args.device)
     train, test = load_mnist(train=True), load_mnist(train=False)
@@ -46,6 +62,7 @@ def main() -> None:
         "profile": profile.name,
         **environment(str(device)),
         "models": {},
+        "eval_images_per_second": {"eval_batch": EVAL_BATCH, **eval_images_per_second("cnn_bn", test, device)},
         "loader_epoch_seconds": {
             "BatchLoader": round(batch_loader, 3),
             "DataLoader": round(data_loader, 3),
@@ -55,7 +72,7 @@ def main() -> None:
     for name in args.models:
         spec = TrainSpec.from_profile(name, profile)
         model, seconds = train_from_scratch(spec, device)
-        accuracy = evaluate(model, BatchLoader(test, 1000), device).accuracy
+        accuracy = evaluate(model, make_loader(test), device).accuracy
         results["models"][name] = {
             "train_seconds": round(seconds, 1),
             "test_acc_pct": round(100 * accuracy, 2),

@@ -212,10 +212,10 @@ class Outputs:
     def of(cls, model: nn.Module, sets: EvalSets, device: torch.device) -> Outputs:
         """Run ``model`` over every evaluation set once."""
         run = {
-            name: predict(model, make_loader(getattr(sets, name), 1000), device)
+            name: predict(model, make_loader(getattr(sets, name)), device)
             for name in ("forget", "retain", "test")
         }
-        heldout = run["test"] if sets.heldout is sets.test else predict(model, make_loader(sets.heldout, 1000), device)
+        heldout = run["test"] if sets.heldout is sets.test else predict(model, make_loader(sets.heldout), device)
         return cls(run["forget"], run["retain"], run["test"], heldout)
 
     def accuracies(self) -> tuple[float, float, float]:
@@ -417,7 +417,7 @@ class _SeedScorer:
         self.reference = Outputs.of(setup.retrained, sets, device)
         self.ain_profile, self.gold, self.target = ain_profile, None, 0.0
         if ain_profile is not None:
-            logits, y = predict(setup.original, make_loader(sets.relearn_eval, 1000), device)
+            logits, y = predict(setup.original, make_loader(sets.relearn_eval), device)
             self.target = anamnesis.CONFIGS[ain_profile].alpha * float((logits.argmax(1) == y).float().mean())
             self.gold = self._relearn(setup.retrained)
 

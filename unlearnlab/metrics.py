@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import NUM_CLASSES, BatchLoader, TensorData, check_classes, class_mask
+from .data import NUM_CLASSES, TensorData, check_classes, class_mask, make_loader
 from .training import Batches, pick_device, predict
 
 
@@ -79,7 +79,7 @@ def unlearning_report(
 ) -> UnlearningReport:
     """Evaluate ``model`` once on ``test`` and split the result into forget/retain/test accuracy."""
     forget_classes = check_classes(forget_classes)
-    logits, y = predict(model, BatchLoader(test, 1000), device)
+    logits, y = predict(model, make_loader(test), device)
     pred = logits.argmax(1)
     forget = class_mask(y, forget_classes)
     overall = evaluation_from_predictions(y, pred)

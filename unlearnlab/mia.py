@@ -31,8 +31,8 @@ N_SPLITS = 10  # the starting kit's StratifiedShuffleSplit: 10 random splits, 10
 TEST_SIZE = 0.1  # scikit-learn's default for StratifiedShuffleSplit, which the starting kit uses
 
 
-def _batches(data: TensorData | Batches, batch_size: int = 1000) -> Batches:
-    return make_loader(data, batch_size) if isinstance(data, TensorData) else data
+def _batches(data: TensorData | Batches) -> Batches:
+    return make_loader(data) if isinstance(data, TensorData) else data
 
 
 def losses_from_logits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -249,7 +249,7 @@ def membership_report(
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws}")
     logits = {
-        name: predict(model, make_loader(data, 1000), device)
+        name: predict(model, make_loader(data), device)
         for name, data in (("forget", forget), ("retain", retain), ("test", test))
     }
     member = losses_from_logits(*logits["forget"]).numpy()

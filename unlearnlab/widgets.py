@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import nn
 
-from .data import BatchLoader, TensorData, cache_dir, check_classes
+from .data import TensorData, cache_dir, check_classes, make_loader
 from .files import save_torch
 from .methods import deepinversion
 from .methods.distill import kd_loss, soft_targets
@@ -390,7 +390,7 @@ def pruning_sweep(
 
 
 def _accuracy(model: nn.Module, data: TensorData, device: torch.device) -> float:
-    logits, y = predict(model, BatchLoader(data, 1000), device)
+    logits, y = predict(model, make_loader(data), device)
     return float((logits.argmax(1) == y).float().mean())
 
 

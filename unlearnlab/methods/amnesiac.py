@@ -246,7 +246,7 @@ def measure(
     device = pick_device(device)
     splits = run.data.splits
     report = unlearning_report(model, splits.test, splits.forget_classes, device=device)
-    forget_acc = evaluate(model, make_loader(splits.forget, 1000), device).accuracy
+    forget_acc = evaluate(model, make_loader(splits.forget), device).accuracy
     mia = mia_score(model, splits.forget, run.data.held_out, device=device, seed=seed)
     return Outcome(name, forget_acc, report.forget_acc, report.retain_acc, mia, stored_bytes, seconds)
 
