@@ -1,5 +1,6 @@
-"""Benchmark: pretraining the course CNN per profile (time, test accuracy), the batch loader's speed and the
-evaluation batch size (images per second of inference at several batch sizes, against ``data.EVAL_BATCH``).
+"""Benchmark: pretraining the course CNN per profile (time, test accuracy), the batch loader's speed, the
+evaluation batch size (images per second of inference at several batch sizes, against ``data.EVAL_BATCH``) and
+the weight layout (training and inference speed of channels-last weights, ``build_model``'s, against contiguous).
 
 Run: ``python benchmarks/bench_pretrain.py --profile quick`` (CPU) or ``--profile full`` (GPU).
 Writes ``benchmarks/results/pretrain_<profile>.json``. Everything in one run, on one machine, side by side.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import torch
 from common import write_results
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -18,7 +20,7 @@ from unlearnlab.course.run import environment
 from unlearnlab.data import EVAL_BATCH, BatchLoader, load_mnist, make_loader
 from unlearnlab.metrics import evaluate
 from unlearnlab.models import build_model
-from unlearnlab.training import pick_device, predict
+from unlearnlab.training import fit, pick_device, predict
 from unlearnlab.zoo import TrainSpec, train_from_scratch
 
 
@@ -47,6 +49,21 @@ def eval_images_per_second(model_name: str, test, device, batch_sizes=(32, 64, 1
     return speeds
 
 
+def layout_images_per_second(model_name: str, train, test, device, batch_size: int) -> dict:
+    """Training (one epoch of ``train``) and inference (``test``) images per second, best of 3, per weight layout."""
+    speeds = {}
+    for layout in (torch.contiguous_format, torch.channels_last):
+        model = build_model(model_name).to(memory_format=layout)
+        loader = make_loader(train, batch_size, shuffle=True)
+        train_s = best_seconds(lambda model=model, loader=loader: fit(model, loader, num_epochs=1, device=device))
+        eval_s = best_seconds(lambda model=model: predict(model, make_loader(test), device))
+        speeds[str(layout).removeprefix("torch.")] = {
+            "train": round(len(train) / train_s),
+            "eval": round(len(test) / eval_s),
+        }
+    return speeds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", default="quick", choices=["quick", "full"])
@@ -63,6 +80,9 @@ def main() -> None:
         **environment(str(device)),
         "models": {},
         "eval_images_per_second": {"eval_batch": EVAL_BATCH, **eval_images_per_second("cnn_bn", test, device)},
+        "layout_images_per_second": layout_images_per_second(
+            "cnn_bn", train.subset(slice(0, 5_120)), test, device, profile.batch_size
+        ),
         "loader_epoch_seconds": {
             "BatchLoader": round(batch_loader, 3),
             "DataLoader": round(data_loader, 3),

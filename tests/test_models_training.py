@@ -17,6 +17,23 @@ def test_every_model_maps_its_images_to_ten_logits(name):
     assert model(torch.zeros(3, *image)).shape == (3, 10)
 
 
+@pytest.mark.parametrize("name", ["cnn", "cnn_bn", "lenet5"])
+def test_channels_last_layout_changes_speed_not_values(name):
+    model = build_model(name).eval()  # convolution weights channels-last (the faster layout on a CPU)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    plain = build_model(name).to(memory_format=torch.contiguous_format).eval()
+    plain.load_state_dict(model.state_dict())
+    assert all(p.is_contiguous() for p in plain.parameters())
+    X = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model(X), plain(X), rtol=1e-4, atol=1e-5)
+    X.requires_grad_(True)
+    model.train()(X).sum().backward()
+    # gradients (hooks, masks, ledgers) keep the parameter's shape
+    assert all(m.weight.grad.shape == m.weight.shape for m in convs)
+
+
 def test_batchnorm_variant_and_unknown_name():
     assert has_batchnorm(build_model("cnn_bn")) and not has_batchnorm(build_model("cnn"))
     assert count_parameters(build_model("cnn")) == 429_258  # conv32-conv64-fc128-fc64-fc10 (seed 001)

@@ -75,13 +75,18 @@ def test_masks_by_hand_and_as_torch_prunes():
     masks = P.global_magnitude_masks(weights, 0.5)  # prune 0.01, 0.05, 0.1, 0.2
     assert [m.tolist() for m in masks] == [[[False, False], [True, False]], [True, True, True, False]]
     assert all(torch.equal(w, b) for w, b in zip(weights, before)) and masks[0].dtype == torch.bool
-    # torch's global_unstructured on the course CNN gives the same masks, layer by layer
+    # torch's global_unstructured (on a contiguous copy: it cannot flatten channels-last weights) gives the masks
+    # that apply_global_mask puts on the course CNN, layer by layer
     torch.manual_seed(1)
     model = build_model("cnn")
-    ours = P.global_magnitude_masks([m.weight for _, m in P.prunable_weights(model)], 0.37)
+    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    prune.global_unstructured(
+        [(m, "weight") for _, m in P.prunable_weights(plain)], pruning_method=prune.L1Unstructured, amount=0.37
+    )
     P.apply_global_mask(model, 0.37)
-    assert all(torch.equal(mask, m.weight_mask.bool()) for mask, (_, m) in zip(ours, P.prunable_weights(model)))
-    assert sum(int((~m).sum()) for m in ours) == round(0.37 * 428_960)
+    pairs = zip(P.prunable_weights(plain), P.prunable_weights(model))
+    assert all(torch.equal(theirs.weight_mask, ours.weight_mask) for (_, theirs), (_, ours) in pairs)
+    assert sum(int((m.weight_mask == 0).sum()) for _, m in P.prunable_weights(model)) == round(0.37 * 428_960)
     with pytest.raises(ValueError, match="no weights given"):
         P.global_magnitude_masks([], 0.5)
 

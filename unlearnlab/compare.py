@@ -211,10 +211,7 @@ class Outputs:
     @classmethod
     def of(cls, model: nn.Module, sets: EvalSets, device: torch.device) -> Outputs:
         """Run ``model`` over every evaluation set once."""
-        run = {
-            name: predict(model, make_loader(getattr(sets, name)), device)
-            for name in ("forget", "retain", "test")
-        }
+        run = {name: predict(model, make_loader(getattr(sets, name)), device) for name in ("forget", "retain", "test")}
         heldout = run["test"] if sets.heldout is sets.test else predict(model, make_loader(sets.heldout), device)
         return cls(run["forget"], run["retain"], run["test"], heldout)
 

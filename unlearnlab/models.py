@@ -88,7 +88,12 @@ def build_model(name: str, **kwargs: object) -> nn.Module:
     """A fresh model by name: ``cnn``, ``cnn_bn``, ``lenet5``, ``mlp`` or ``resnet18`` (kwargs: its constructor)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(map(repr, MODELS))}")
-    return MODELS[name](**kwargs)
+    model = MODELS[name](**kwargs)
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        # convolution weights stored channels-last: on a CPU core the course CNN trains about 1.5x and evaluates
+        # about 2x faster (benchmarks/bench_pretrain.py); values and shapes are the same, only the layout differs
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def has_batchnorm(model: nn.Module) -> bool:

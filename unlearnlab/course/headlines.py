@@ -358,6 +358,13 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
             retrained="retrained_retain_acc",
         ),
         Headline(
+            "partial_repaired_retain_acc",
+            "top 0.1 % of each update undone + one repair epoch (every retain image in the full profile), retain acc.",
+            reference="target: at least 99 % (issue 14)",
+            bars={"full": Bar(">=", 99.0, graded=False)},  # the quick repair runs over 3,000 images only
+            retrained="retrained_retain_acc",
+        ),
+        Headline(
             "original_retain_acc", "original (ledger-trained CNN), retain accuracy", retrained="retrained_retain_acc"
         ),
         Headline("undo_gap_sgd", "full undo's distance to the retrained model / the original's (plain SGD)", unit=""),

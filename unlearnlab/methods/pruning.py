@@ -89,10 +89,13 @@ def apply_global_mask(model: nn.Module, amount: float) -> list[tuple[nn.Module, 
     The weights stay reparametrised (``weight = weight_orig * weight_mask``) so that training keeps the zeros;
     :func:`make_permanent` turns them back into plain weights. Returns the masked ``(module, "weight")`` pairs.
     """
-    params = [(module, "weight") for _, module in prunable_weights(model)]
-    # round(amount * total) weights get mask 0: the smallest |w| over the concatenation of every layer
-    prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=_check_sparsity(amount))
-    return params
+    modules = [module for _, module in prunable_weights(model)]
+    # the masks of prune.global_unstructured with L1Unstructured, computed here: torch's own flattens each weight
+    # with .view(-1), which channels-last convolution weights (build_model's layout) do not allow
+    masks = global_magnitude_masks([module.weight for module in modules], amount)
+    for module, mask in zip(modules, masks):
+        prune.custom_from_mask(module, "weight", mask)
+    return [(module, "weight") for module in modules]
 
 
 def make_permanent(params: Iterable[tuple[nn.Module, str]]) -> None:
