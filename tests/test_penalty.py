@@ -64,9 +64,12 @@ def test_top_fraction_mask_counts_and_shapes() -> None:
 
 def test_gradient_masks_keep_unchosen_entries_bit_identical(small_train) -> None:
     torch.manual_seed(0)
-    model = build_model("cnn_bn")
+    model = build_model("cnn_bn").train()
+    given = {k: v.clone() for k, v in model.state_dict().items()}
     scores = gradient_saliency(model, make_loader(small_train.subset(small_train.y == 6), 64), "cpu")
     assert set(scores) == set(candidate_parameters(model)) and all(s.sum() > 0 for s in scores.values())
+    # scored in eval mode, the model handed back as it was given: training mode, same weights and statistics
+    assert model.training and all(torch.equal(v, given[k]) for k, v in model.state_dict().items())
     masks = top_fraction_mask(scores, 0.05)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     handles = apply_gradient_masks(model, masks)

@@ -7,6 +7,7 @@ so :func:`unlearnlab.training.fit` keeps those layers in eval mode and their run
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -35,19 +36,26 @@ def gradient_saliency(
     """|dL/dw| summed over ``loader`` for every candidate parameter, L = cross-entropy on the loader's labels.
 
     Give it the forget set with its original labels (class 6): large scores mark the weights that class 6
-    relies on. The model is evaluated in eval mode and its parameters are left unchanged.
+    relies on. The model is evaluated in eval mode; it is left as it was given (parameters, mode and device: a
+    model on another device is scored on a copy).
     """
     device = pick_device(device)
-    model.to(device).eval()
-    params = candidate_parameters(model)
+    on_device = all(p.device.type == device.type for p in model.parameters())
+    net = model if on_device else copy.deepcopy(model).to(device)
+    was_training = net.training
+    net.eval()
+    params = candidate_parameters(net)
     scores = {name: torch.zeros_like(p, device="cpu") for name, p in params.items()}
     n_batches = 0
-    for X, y in loader:
-        loss = F.cross_entropy(model(X.to(device)), y.to(device), reduction="sum")
-        grads = torch.autograd.grad(loss, list(params.values()))
-        for name, g in zip(params, grads):
-            scores[name] += g.detach().abs().cpu()
-        n_batches += 1
+    try:
+        for X, y in loader:
+            loss = F.cross_entropy(net(X.to(device)), y.to(device), reduction="sum")
+            grads = torch.autograd.grad(loss, list(params.values()))
+            for name, g in zip(params, grads):
+                scores[name] += g.detach().abs().cpu()
+            n_batches += 1
+    finally:
+        net.train(was_training)
     if n_batches == 0:
         raise ValueError("the loader is empty: give gradient_saliency the forget set (at least one batch)")
     return scores

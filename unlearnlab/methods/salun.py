@@ -26,7 +26,7 @@ from torch import nn
 
 from ..data import Splits, TensorData, concat, make_loader
 from ..training import pick_device
-from .base import UnlearningResult, clone, make_rng, pick_config, require, timed, train_copy
+from .base import UnlearningResult, make_rng, pick_config, require, timed, train_copy
 from .random_labels import wrong_labels
 from .saliency import Masks, gradient_saliency, mask_fraction, top_fraction_mask
 
@@ -68,7 +68,7 @@ def unlearn(
     require(splits, "SalUn", "forget")
     device = pick_device(device)
     with timed() as cost:
-        scores = gradient_saliency(clone(model).to(device), make_loader(splits.forget, 256), device)
+        scores = gradient_saliency(model, make_loader(splits.forget, 256), device)
         masks = top_fraction_mask(scores, config.fraction)
         forget = TensorData(splits.forget.X, wrong_labels(splits.forget.y, make_rng(seed)))
         unlearned, history = train_copy(
