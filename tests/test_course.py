@@ -1,5 +1,6 @@
 """The course tools on small notebooks made here: build, run (papermill) and grade (nbval)."""
 
+import copy
 import csv
 import json
 import subprocess
@@ -11,12 +12,15 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from unlearnlab import compare, zoo
+from unlearnlab.config import resolve
 from unlearnlab.course import build as B
 from unlearnlab.course import grade as G
 from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import referee as R
 from unlearnlab.course.run import run_all
 from unlearnlab.course.sandbox import bwrap_works
+from unlearnlab.methods.ledger import ledger_run, notebook_setups
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -361,3 +365,37 @@ def test_build_can_limit_itself_to_named_notebooks(course):
     ]
     with pytest.raises(B.BuildError, match="no such solution"):
         B.build(course / "solutions", course / "exercises", only=["97_missing.ipynb"])
+
+
+def _nudged(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` with every parameter moved by noise of 1e-4: not the same model, but no unlearning."""
+    nudged = copy.deepcopy(model)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in nudged.parameters():
+            p.add_(1e-4 * torch.randn(p.shape, generator=gen))
+    return nudged
+
+
+def _zoo_models(exercise: str, profile) -> list[torch.nn.Module]:
+    """The original and retrained models a result question of notebooks 06-08 starts from (cached by the zoo)."""
+    if exercise == "06_mia_pruning":
+        return [zoo.get_spec(spec, "cpu").model for spec in zoo.memorising_specs(profile)]
+    if exercise == "07_amnesiac":
+        run = ledger_run(notebook_setups(profile)["cnn"], "cpu")
+        return [run.model, run.retrained]
+    return list(compare.capstone_yardstick(profile, "cpu").zoo_models)
+
+
+@pytest.mark.parametrize("exercise", ["06_mia_pruning", "07_amnesiac", "08_capstone"])
+def test_result_questions_refuse_zoo_models_and_nudged_originals(exercise):
+    """Handing in the original or a retrained model, or the original nudged so that it is no longer "the same"
+    model, earns nothing: the first fails the identity condition, the second the conditions of substance."""
+    profile = resolve("quick")
+    models = _zoo_models(exercise, profile)
+    for model in models:
+        conditions = R.result_conditions(exercise, "q3", model, profile)
+        assert not conditions[0][1], f"{exercise}: a zoo model passed '{conditions[0][0]}'"
+    nudged = R.result_conditions(exercise, "q3", _nudged(models[0]), profile)
+    assert nudged[0][1], "a nudged copy is not the zoo model itself"
+    assert not all(ok for _, ok in nudged), f"{exercise}: the nudged original passed every condition"
