@@ -68,6 +68,7 @@ def test_gradient_masks_keep_unchosen_entries_bit_identical(small_train) -> None
     given = {k: v.clone() for k, v in model.state_dict().items()}
     scores = gradient_saliency(model, make_loader(small_train.subset(small_train.y == 6), 64), "cpu")
     assert set(scores) == set(candidate_parameters(model)) and all(s.sum() > 0 for s in scores.values())
+    assert all(s.is_contiguous() for s in scores.values())  # whatever the layout of the weights
     # scored in eval mode, the model handed back as it was given: training mode, same weights and statistics
     assert model.training and all(torch.equal(v, given[k]) for k, v in model.state_dict().items())
     masks = top_fraction_mask(scores, 0.05)

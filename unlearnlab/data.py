@@ -24,8 +24,8 @@ from torch.utils.data import Dataset
 from .files import atomic_write
 
 NUM_CLASSES = 10
-# images per evaluation batch: the course CNN's fastest on one CPU core, about twice the images per second of
-# batches of 1,000, whose activations spill out of the cache (benchmarks/bench_pretrain.py measures it)
+# images per evaluation batch: the course CNN's fastest on one CPU core, two to three times the images per second
+# of batches of 1,000, whose activations spill out of the cache (benchmarks/bench_pretrain.py measures it)
 EVAL_BATCH = 128
 # MNIST's training-set pixel statistics, after scaling to [0, 1]. Fashion-MNIST is normalised with the same
 # constants (its own are 0.2860 / 0.3530), so one `denormalize` and one valid pixel range serve both data sets;

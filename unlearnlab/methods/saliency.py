@@ -45,7 +45,8 @@ def gradient_saliency(
     was_training = net.training
     net.eval()
     params = candidate_parameters(net)
-    scores = {name: torch.zeros_like(p, device="cpu") for name, p in params.items()}
+    # plain (contiguous) score tensors, whatever the weights' layout: a student's ``s.view(-1)`` works on them
+    scores = {name: torch.zeros(p.shape) for name, p in params.items()}
     n_batches = 0
     try:
         for X, y in loader:
