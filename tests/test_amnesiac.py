@@ -129,10 +129,35 @@ def test_partial_ledger_bytes_and_layers():
         A.partial_ledger(ledger, 0.1, layers=["fc9"])
 
 
+TINY_SETUP = replace(L.SETUPS["quick"], model="mlp", others=600, forget_size=40, num_epochs=1, batch_size=32)
+
+
 @pytest.fixture(scope="module")
 def tiny_run():
-    setup = replace(L.SETUPS["quick"], model="mlp", others=600, forget_size=40, num_epochs=1, batch_size=32)
-    return L.train_with_ledger(setup, "cpu")
+    return L.train_with_ledger(TINY_SETUP, "cpu")
+
+
+def test_ledger_run_trains_once_then_loads_the_same_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path))
+    first = L.ledger_run(TINY_SETUP, "cpu")
+    assert [p.name for p in (tmp_path / "amnesiac").glob("*.pt")] == [f"mlp-{TINY_SETUP.key()}.pt"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("should have been loaded from the cache")
+
+    monkeypatch.setattr(L, "train_with_ledger", no_training)
+    again = L.ledger_run(TINY_SETUP, "cpu")
+    for model in ("model", "retrained"):
+        before, after = getattr(first, model).state_dict(), getattr(again, model).state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before)
+    assert again.ledger.steps == first.ledger.steps and again.ledger.total_steps == first.ledger.total_steps
+    for a, b in zip(first.ledger.updates, again.ledger.updates, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (again.seconds, again.retrain_seconds) == (first.seconds, first.retrain_seconds)
+
+
+def test_ledger_keys_stay_those_of_the_cached_runs():
+    assert L.SETUPS["quick"].key() == "b21e7c019bbe7838" and L.SETUPS["full"].key() == "1d42e0a80d3e2719"
 
 
 def test_tiny_run_records_only_batches_with_forget_images_and_the_unlearn_contract(tiny_run):

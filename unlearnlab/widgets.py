@@ -8,8 +8,6 @@ static figure that survives on GitHub) and wraps them in ``ipywidgets.interact``
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -19,8 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import nn
 
-from .data import TensorData, cache_dir, check_classes, make_loader
-from .files import save_torch
+from . import cache
+from .data import TensorData, check_classes, make_loader
 from .methods import deepinversion
 from .methods.distill import kd_loss, soft_targets
 from .methods.gkt import entropy, gate_mask
@@ -259,6 +257,8 @@ def plot_gate(view: GateView, probs: torch.Tensor, forget_classes: Iterable[int]
 # ----------------------------------------------------------------------------------------------------------
 # DeepInversion gallery
 
+GALLERY_VERSION = 1  # bump when the gallery's images change for the same arguments, so old cache files are not reused
+
 
 @dataclass(frozen=True)
 class GallerySetting:
@@ -299,19 +299,24 @@ def cached_inversion_gallery(
     seed: int = 0,
 ) -> dict[GallerySetting, TensorData]:
     """:func:`inversion_gallery`'s images, cached on disk under a hash of the teacher's weights and the arguments."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(teacher.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().numpy().tobytes())
-    args = [asdict(s) for s in settings], images_per_class, steps, seed
-    digest.update(json.dumps(args, sort_keys=True).encode())
-    path = cache_dir() / "gallery" / f"deepinversion-{digest.hexdigest()[:16]}.pt"
-    if path.is_file():
-        stored = torch.load(path, weights_only=True)
-        return {s: TensorData(stored["X"][i], stored["y"][i]) for i, s in enumerate(settings)}
-    made = inversion_gallery(teacher, settings, images_per_class, steps, device, seed)
-    save_torch({key: torch.stack([getattr(made[s].data, key) for s in settings]) for key in ("X", "y")}, path)
-    return {s: made[s].data for s in settings}
+    config = {
+        "teacher": cache.weights_digest(teacher),
+        "settings": [asdict(s) for s in settings],
+        "images_per_class": images_per_class,
+        "steps": steps,
+        "seed": seed,
+    }
+
+    def build() -> dict[GallerySetting, TensorData]:
+        made = inversion_gallery(teacher, settings, images_per_class, steps, device, seed)
+        return {s: made[s].data for s in settings}
+
+    return cache.load_or_build(
+        cache.entry_path("gallery", f"deepinversion-{cache.key(config, GALLERY_VERSION)}"),
+        build,
+        lambda gallery: {key: torch.stack([getattr(gallery[s], key) for s in settings]) for key in ("X", "y")},
+        lambda stored: {s: TensorData(stored["X"][i], stored["y"][i]) for i, s in enumerate(settings)},
+    )
 
 
 def gallery_view(

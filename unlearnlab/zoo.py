@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from filelock import FileLock
 from torch import nn
 
+from . import cache
 from .config import Profile, resolve
 from .data import (
     BatchLoader,
     Splits,
-    cache_dir,
     check_classes,
     load_dataset,
     random_splits,
@@ -24,7 +20,6 @@ from .data import (
     split_random,
     stratified_subset,
 )
-from .files import save_torch
 from .methods.base import seeded
 from .models import build_model
 from .training import fit, pick_device
@@ -66,8 +61,7 @@ class TrainSpec:
         """A short stable hash of the spec and the zoo version."""
         # fields added after version 1 enter the hash only when set, so the MNIST models' cache files stay valid
         fields = {k: v for k, v in asdict(self).items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
-        blob = json.dumps({**fields, "version": ZOO_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return cache.key(fields, ZOO_VERSION)
 
 
 _LATER_FIELDS = {"dataset": "mnist", "exclude_random": 0.0, "split_seed": None}  # name -> default
@@ -107,22 +101,20 @@ def train_from_scratch(spec: TrainSpec, device: str | torch.device = "auto") -> 
     return model, history.seconds
 
 
-def _load(path: Path, spec: TrainSpec, quiet: bool = False) -> tuple[nn.Module, float] | None:
-    """The cached model, or ``None`` (with a warning unless ``quiet``) when the file is missing, corrupt or for
-    another spec."""
-    if not path.is_file():
-        return None
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload["key"] != spec.key():
-            raise ValueError("the file belongs to another training configuration")
-        model = build_model(spec.model)
-        model.load_state_dict(payload["state_dict"])
-        return model.eval(), float(payload["seconds"])
-    except Exception as err:  # any unreadable file means: retrain and overwrite
-        if not quiet:
-            warnings.warn(f"ignoring unusable cache file {path} ({err}); retraining", stacklevel=3)
-        return None
+def _payload(spec: TrainSpec, trained: tuple[nn.Module, float]) -> dict:
+    """A zoo file's content: the weights (on the CPU), the training seconds, and the spec and key they belong to."""
+    model, seconds = trained
+    state = {k: v.cpu() for k, v in model.state_dict().items()}
+    return {"key": spec.key(), "spec": asdict(spec), "seconds": seconds, "state_dict": state}
+
+
+def _from_payload(spec: TrainSpec, payload: dict) -> tuple[nn.Module, float]:
+    """The model (in eval mode) and the training seconds that :func:`_payload` stored for ``spec``."""
+    if payload["key"] != spec.key():
+        raise ValueError("the file belongs to another training configuration")
+    model = build_model(spec.model)
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), float(payload["seconds"])
 
 
 def get(
@@ -138,17 +130,13 @@ def get(
 
 def get_spec(spec: TrainSpec, device: str | torch.device = "auto") -> ZooEntry:
     """The model ``spec`` describes, training and caching it on first use."""
-    path = cache_dir() / "zoo" / f"{spec.model}-{spec.key()}.pt"
-    loaded = _load(path, spec, quiet=True)  # a cached model needs no lock (and a read-only cache works)
-    if loaded is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{path}.lock"):  # processes asking at once wait for a single training run
-            loaded = _load(path, spec)
-            if loaded is None:
-                loaded = train_from_scratch(spec, device)
-                state = {k: v.cpu() for k, v in loaded[0].state_dict().items()}
-                save_torch({"key": spec.key(), "spec": asdict(spec), "seconds": loaded[1], "state_dict": state}, path)
-    model, seconds = loaded
+    path = cache.entry_path("zoo", f"{spec.model}-{spec.key()}")
+    model, seconds = cache.load_or_build(
+        path,
+        lambda: train_from_scratch(spec, device),
+        lambda trained: _payload(spec, trained),
+        lambda payload: _from_payload(spec, payload),
+    )
     return ZooEntry(model.to(pick_device(device)).eval(), seconds, path)
 
 

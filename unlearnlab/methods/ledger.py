@@ -10,10 +10,7 @@ ledger on disk.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,11 +18,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import cache
 from ..config import Profile, resolve
 from ..data import (
     Splits,
     TensorData,
-    cache_dir,
     concat,
     load_mnist,
     split_by_class,
@@ -62,8 +59,7 @@ class LedgerSetup:
     def key(self) -> str:
         """A short stable hash of what decides the weights (not the evaluation sets) and the ledger version."""
         fields = {k: v for k, v in asdict(self).items() if k not in ("held_out", "test_subset")}
-        blob = json.dumps({**fields, "version": LEDGER_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return cache.key(fields, LEDGER_VERSION)
 
 
 SETUPS = {
@@ -301,68 +297,44 @@ def train_with_ledger(
     return LedgerRun(setup, model, retrained, ledger, data, seconds, retrain_seconds)
 
 
-def _cache_path(setup: LedgerSetup) -> Path:
-    return cache_dir() / "amnesiac" / f"{setup.model}-{setup.key()}.pt"
-
-
 def ledger_run(setup: LedgerSetup, device: str | torch.device = "auto") -> LedgerRun:
-    """:func:`train_with_ledger`, cached on disk (written atomically; a read-only cache trains in memory)."""
-    from filelock import FileLock
-
-    path = _cache_path(setup)
-    run = _load_run(path, setup)
-    if run is None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(f"{path}.lock")
-            lock.acquire()
-        except OSError as err:  # a read-only cache (the grading sandbox): train, keep nothing
-            warnings.warn(f"cannot write the ledger cache {path} ({err}); training without caching", stacklevel=2)
-            run = train_with_ledger(setup, device)
-        else:
-            try:
-                run = _load_run(path, setup) or _train_and_save(setup, path, device)
-            finally:
-                lock.release()
+    """:func:`train_with_ledger`, cached on disk by :func:`unlearnlab.cache.load_or_build`."""
+    run = cache.load_or_build(
+        cache.entry_path("amnesiac", f"{setup.model}-{setup.key()}"),
+        lambda: train_with_ledger(setup, device),
+        _run_payload,
+        lambda payload: _run_from_payload(setup, payload),
+    )
     device = pick_device(device)
     run.model.to(device)
     run.retrained.to(device)
     return run
 
 
-def _train_and_save(setup: LedgerSetup, path: Path, device: str | torch.device) -> LedgerRun:
-    run = train_with_ledger(setup, device)
-    payload = {
-        "key": setup.key(),
+def _run_payload(run: LedgerRun) -> dict:
+    """A ledger cache file's content: both models' weights (on the CPU), the ledger, the seconds, the setup's key."""
+    return {
+        "key": run.setup.key(),
         "model": {k: v.cpu() for k, v in run.model.state_dict().items()},
         "retrained": {k: v.cpu() for k, v in run.retrained.state_dict().items()},
         "ledger": run.ledger.to_payload(),
         "seconds": run.seconds,
         "retrain_seconds": run.retrain_seconds,
     }
-    save_torch(payload, path)
-    return run
 
 
-def _load_run(path: Path, setup: LedgerSetup) -> LedgerRun | None:
-    if not path.is_file():
-        return None
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload["key"] != setup.key():
-            raise ValueError("the file belongs to another setup")
-        model, retrained = build_model(setup.model), build_model(setup.model)
-        model.load_state_dict(payload["model"])
-        retrained.load_state_dict(payload["retrained"])
-    except Exception as err:  # an unreadable file means: train again and overwrite
-        warnings.warn(f"ignoring unusable ledger cache {path} ({err})", stacklevel=3)
-        return None
-    ledger = Ledger.from_payload(payload["ledger"])
+def _run_from_payload(setup: LedgerSetup, payload: dict) -> LedgerRun:
+    """The run that :func:`_run_payload` stored for ``setup`` (models in eval mode, on the CPU)."""
+    if payload["key"] != setup.key():
+        raise ValueError("the file belongs to another setup")
+    model, retrained = build_model(setup.model), build_model(setup.model)
+    model.load_state_dict(payload["model"])
+    retrained.load_state_dict(payload["retrained"])
     return LedgerRun(
         setup,
         model.eval(),
         retrained.eval(),
-        ledger,
+        Ledger.from_payload(payload["ledger"]),
         ledger_data(setup),
         float(payload["seconds"]),
         float(payload["retrain_seconds"]),
