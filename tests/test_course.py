@@ -20,6 +20,8 @@ from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import referee as R
 from unlearnlab.course.run import run_all
 from unlearnlab.course.sandbox import bwrap_works
+from unlearnlab.lessons.base import FunctionQuestion, Lesson
+from unlearnlab.lessons.catalog import LESSONS
 from unlearnlab.methods.ledger import ledger_run, notebook_setups
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +189,8 @@ def refereed(monkeypatch):
     def cases(gen):
         return [{"args": [int(torch.randint(-1000, 1000, (1,), generator=gen))]} for _ in range(3)]
 
-    monkeypatch.setitem(R.QUESTIONS, ("99_tiny", "q1"), R.FunctionQuestion("double", cases, lambda x: 2 * x))
+    question = FunctionQuestion("double", cases, lambda x: 2 * x)
+    monkeypatch.setitem(LESSONS, "99_tiny", Lesson("99_tiny", {"q1": question}))
 
 
 ATTACKS = {  # answer to q1 (q2 is answered correctly unless said otherwise): a hostile or broken student
@@ -395,7 +398,7 @@ def test_result_questions_refuse_zoo_models_and_nudged_originals(exercise):
     models = _zoo_models(exercise, profile)
     for model in models:
         conditions = R.result_conditions(exercise, "q3", model, profile)
-        assert not conditions[0][1], f"{exercise}: a zoo model passed '{conditions[0][0]}'"
+        assert not conditions[0].ok, f"{exercise}: a zoo model passed '{conditions[0].text}'"
     nudged = R.result_conditions(exercise, "q3", _nudged(models[0]), profile)
-    assert nudged[0][1], "a nudged copy is not the zoo model itself"
-    assert not all(ok for _, ok in nudged), f"{exercise}: the nudged original passed every condition"
+    assert nudged[0].ok, "a nudged copy is not the zoo model itself"
+    assert not all(c.ok for c in nudged), f"{exercise}: the nudged original passed every condition"

@@ -77,7 +77,7 @@ def test_grader_is_fair_on_notebook_01(tmp_path):
             "from pathlib import Path\nimport unlearnlab\n"
             "exec(Path(unlearnlab.__file__).parents[1].joinpath('solutions', '01_relabel_freeze.ipynb').read_text())"
         )
-        cells["q3-answer"].source = "import unlearnlab.course.referee as r\nr.result_conditions = lambda *a, **k: []\n"
+        cells["q3-answer"].source = "import unlearnlab.lessons.base as b\nb.Lesson.conditions = lambda *a, **k: []\n"
         cells["q3-answer"].source += "unlearned = model"
         cells["q2-check"].source = 'print("Q2 freeze_all_but_output: PASS (2/2 points)")'  # forged, deleted, moved
         nb.cells = [cells["q3-check"]] + [c for c in nb.cells if c.id not in ("q1-check", "q3-check")]

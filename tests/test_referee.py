@@ -9,9 +9,12 @@ import torch
 from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import referee as R
 from unlearnlab.course.probe import observe_call
+from unlearnlab.lessons.base import FunctionQuestion, ResultQuestion
+from unlearnlab.lessons.catalog import LESSONS
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTION_QUESTIONS = [k for k, q in R.QUESTIONS.items() if isinstance(q, R.FunctionQuestion)]
+QUESTIONS = {(stem, grade_id): q for stem, lesson in LESSONS.items() for grade_id, q in lesson.questions.items()}
+FUNCTION_QUESTIONS = [k for k, q in QUESTIONS.items() if isinstance(q, FunctionQuestion)]
 
 
 def _answer_and_imports(folder: str, exercise: str, grade_id: str) -> tuple[str, str]:
@@ -26,7 +29,7 @@ def _answer_and_imports(folder: str, exercise: str, grade_id: str) -> tuple[str,
     raise AssertionError(f"no answer cell for {exercise} {grade_id}")
 
 
-def _verdict(question: R.FunctionQuestion, source: str, imports: str = "", seed: int = 0) -> str | None:
+def _verdict(question: FunctionQuestion, source: str, imports: str = "", seed: int = 0) -> str | None:
     """What the grader says of ``source`` (run here, in-process: the sandboxed path is tested in test_course)."""
     namespace: dict = {}
     exec(compile(f"{imports}\n{source}", "answer", "exec"), namespace)
@@ -45,15 +48,15 @@ def test_every_graded_question_has_a_referee_and_result_checks_use_its_condition
         nb = nbs.read(path)
         for cell in (c for c in nb.cells if nbs.is_check(c)):
             grade_id = nbs.grading(cell)["grade_id"]
-            question = R.QUESTIONS.get((path.stem, grade_id))
-            assert question is not None, f"{path.name} {grade_id} has no entry in referee.QUESTIONS"
-            if isinstance(question, R.ResultQuestion):
-                assert f'submit_model("{grade_id}"' in cell.source and "result_conditions(" in cell.source
+            question = R.question(path.stem, grade_id)
+            assert question is not None, f"{path.name} {grade_id} has no question in its lesson"
+            if isinstance(question, ResultQuestion):
+                assert f'submit_model("{grade_id}"' in cell.source and f'LESSON.conditions("{grade_id}"' in cell.source
 
 
 @pytest.mark.parametrize("key", FUNCTION_QUESTIONS, ids=lambda k: f"{k[0][:2]}-{k[1]}")
 def test_solution_passes_and_stub_fails_on_fresh_inputs(key):
-    question = R.QUESTIONS[key]
+    question = QUESTIONS[key]
     for seed in (0, 1):
         assert _verdict(question, *_answer_and_imports("solutions", *key), seed=seed) is None
     stub = _verdict(question, *_answer_and_imports("exercises", *key))
@@ -120,17 +123,17 @@ WRONG = {  # plausible mistakes the notebooks' own checks name, each caught on f
 @pytest.mark.parametrize("key", WRONG, ids=lambda k: "-".join(k)[3:])
 def test_plausible_wrong_answers_fail_on_fresh_inputs(key):
     source, where = WRONG[key]
-    verdict = _verdict(R.QUESTIONS[key[:2]], source)
+    verdict = _verdict(QUESTIONS[key[:2]], source)
     assert verdict is not None and where in verdict, verdict
 
 
 def test_hard_coded_answers_fail_on_fresh_inputs():
     source = "import torch\ndef relabel_targets(y, mapping):\n    return torch.tensor([3, 3, 1, 3, 0, 9])"
-    assert "expected shape" in _verdict(R.QUESTIONS[("01_relabel_freeze", "q1")], source)
+    assert "expected shape" in _verdict(QUESTIONS[("01_relabel_freeze", "q1")], source)
 
 
 def test_compare_is_strict_about_types_shapes_and_masks():
-    question = R.FunctionQuestion("f", lambda gen: [], lambda: None)
+    question = FunctionQuestion("f", lambda gen: [], lambda: None)
     mask = torch.tensor([True, False])
     assert R._compare(mask, mask.clone(), question, "r") is None
     assert "wrong values" in R._compare(mask, mask.int(), question, "r")  # a mask must be bool

@@ -19,7 +19,9 @@ from .files import save_torch
 
 ARTEFACTS_ENV = "UNLEARNLAB_ARTEFACTS"  # set by the grader: the folder where result checks leave their model
 
-Condition = tuple[str, "bool | Callable[[], object]"]
+# (description, passed) or (description, passed, detail): a measured condition's detail ("reached 97.40 %, bar
+# ≥ 98.50 %") is printed on FAIL, so a student sees how far the answer is from the bar
+Condition = tuple[str, "bool | Callable[[], object]"] | tuple[str, "bool | Callable[[], object]", str]
 
 
 class CheckFailedError(AssertionError):
@@ -39,14 +41,17 @@ def _holds(condition: bool | Callable[[], object]) -> tuple[bool, str]:
 def check(question: str, points: int, *conditions: Condition) -> None:
     """Print ``"<question>: PASS (p/p points)"`` when every condition holds, else print ``FAIL`` and raise.
 
-    Each condition is ``(description, passed)``; ``passed`` is a bool or a function of no arguments returning
-    one (preferred: an answer of the wrong type then fails with the description as its hint). The first failed
-    description is the hint a student sees; :class:`CheckFailedError` carries the same FAIL line.
+    Each condition is ``(description, passed)`` or ``(description, passed, detail)``; ``passed`` is a bool or a
+    function of no arguments returning one (preferred: an answer of the wrong type then fails with the description
+    as its hint). The first failed description, with its detail, is the hint a student sees;
+    :class:`CheckFailedError` carries the same FAIL line.
     """
     if not conditions:
         raise ValueError("a check needs at least one condition: a check that cannot fail grades nothing")
-    for text, condition in conditions:
+    for text, condition, *detail in conditions:
         ok, why = _holds(condition)
+        if not why and detail and detail[0]:
+            why = f" ({detail[0]})"
         if not ok:
             line = f"{question}: FAIL (0/{points} points). Not yet: {text}{why}"
             print(line)

@@ -102,7 +102,7 @@ def flags_for(merged: NotebookNode, exercise: str) -> list[str]:
     for cell in (c for c in merged.cells if nbs.is_answer(c)):
         grade_id = nbs.grading(cell).get("grade_id", "").removesuffix("_answer")
         name = referee.reference_name(exercise, grade_id)
-        question = referee.QUESTIONS.get((exercise, grade_id))
+        question = referee.question(exercise, grade_id)
         # the answer's own function may share the reference's name: then only an import or attribute use counts
         same_name = name == getattr(question, "function", None)
         pattern = rf"import[^\n]*\b{name}\b|\.{name}\b" if same_name else rf"\b{name}\b"
@@ -280,8 +280,8 @@ def _result_verdict(question: referee.ResultQuestion, exercise: str, grade_id: s
         model = referee.load_submitted_model(question, path)
     except Exception as err:  # a forged or foreign file
         return f"the handed-over model could not be loaded ({type(err).__name__})"
-    failed = [text for text, ok in referee.result_conditions(exercise, grade_id, model) if not ok]
-    return f"not yet: {failed[0]}" if failed else None
+    failed = [c for c in referee.result_conditions(exercise, grade_id, model) if not c.ok]
+    return f"not yet: {failed[0].text}" + (f" ({failed[0].detail})" if failed[0].detail else "") if failed else None
 
 
 def find_exercise(submission: Path, nb: NotebookNode, exercises: Path) -> Path:
@@ -350,7 +350,7 @@ def _score(row: GradeRow, merged: NotebookNode, outcomes: dict, ws: Workspace, s
 
 def _verdict(exercise: str, grade_id: str, answer: tuple | None, ws: Workspace, sandbox: Sandbox) -> str | None:
     """The referee's objection to a question whose check cell passed, or ``None``."""
-    question = referee.QUESTIONS.get((exercise, grade_id))
+    question = referee.question(exercise, grade_id)
     if question is None:
         return None  # a notebook without referee entries (a course's own extra notebook): the check cell decides
     if isinstance(question, referee.ResultQuestion):

@@ -16,12 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-MODEL_KEY = "__model__"  # a case argument {"__model__": name, "seed": s} stands for a freshly built model
-
-
-def model_arg(name: str, seed: int) -> dict:
-    """A case argument that :func:`materialise` turns into ``build_model(name)`` initialised with ``seed``."""
-    return {MODEL_KEY: name, "seed": seed}
+from ..lessons.base import MODEL_KEY
 
 
 def materialise(value: Any) -> Any:

@@ -1,8 +1,8 @@
 """``report.md`` and the README's results table: a run's headline metrics a reader can judge, with captioned figures.
 
-Every row comes from :mod:`unlearnlab.course.headlines`: the recorded value with its unit, the seed's or paper's
-figure, the profile's bar with PASS/FAIL, and the retrained model's value. Metrics without a headline entry are
-still listed, after the known ones.
+Every row comes from the notebook's lesson (:mod:`unlearnlab.lessons`): the recorded value with its unit, the
+seed's or paper's figure, the profile's bar with PASS/FAIL, and the retrained model's value. Metrics without a
+headline entry are still listed, after the known ones.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from ..files import write_text
+from ..lessons.base import Headline
+from ..lessons.catalog import find
 from . import notebooks as nbs
-from .headlines import headlines
 
 COURSE_RESULTS = Path("benchmarks") / "results" / "course_full.json"  # the run the README's table shows
 README_BEGIN = "<!-- headline-results:begin (generated from benchmarks/results/course_full.json: make readme) -->"
@@ -123,8 +124,14 @@ class Row:
         return [self.label, self.value, self.unit, self.reference, self.bar, self.verdict, self.retrained]
 
 
+def headlines(notebook: str) -> tuple[Headline, ...]:
+    """The headline metrics of a notebook, by its stem (``01_relabel_freeze``); none for a notebook no lesson grades."""
+    lesson = find(notebook)
+    return lesson.headlines if lesson else ()
+
+
 def headline_rows(notebook: str, metrics: dict[str, object], profile: str) -> list[Row]:
-    """The notebook's headline metrics as table rows, in the order :mod:`headlines` gives them."""
+    """The notebook's headline metrics as table rows, in the order its lesson gives them."""
     rows = []
     for entry in headlines(notebook):
         value = metrics.get(entry.key)
