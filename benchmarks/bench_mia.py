@@ -14,7 +14,7 @@ the retrained models' band (seed 003: 0.578 against about 0.50 on CIFAR-10)?
 - ``mnist_memorise``: MNIST, a memorising recipe: 4,000 images, 20 epochs, same optimiser, no regularisation;
 - ``fashion_memorise``: Fashion-MNIST with the same memorising recipe;
 - ``cifar10_resnet18`` (only when named: it downloads CIFAR-10 and wants a GPU): seed 003's setting, ResNet-18
-  (:func:`unlearnlab.cifar.resnet18`) on all 50,000 CIFAR-10 images, 15 epochs of one-cycle Adam at 1e-3, e.g.
+  (:func:`unlearnlab.models.resnet18`) on all 50,000 CIFAR-10 images, 15 epochs of one-cycle Adam at 1e-3, e.g.
   ``python benchmarks/bench_mia.py --settings cifar10_resnet18 --device cuda --out mia_cifar10``. Unmeasured
   here (this project has had no GPU): seed 003 reports 98.0 % train / 84 % test and MIA 0.578 for the
   challenge's ResNet-18.

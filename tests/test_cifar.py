@@ -11,7 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unlearnlab import cifar, mia
+from unlearnlab import data as D
+from unlearnlab import mia
 from unlearnlab.data import DatasetNotFoundError, load_dataset, make_loader, random_splits
 from unlearnlab.models import build_model
 from unlearnlab.training import fit
@@ -19,11 +20,11 @@ from unlearnlab.training import fit
 
 def _write_fake_cifar(root: Path, per_batch: int = 20) -> dict[str, np.ndarray]:
     """Six batch files in torchvision's layout, random pixels, labels cycling through the ten classes."""
-    folder = root / cifar.FOLDER
+    folder = root / D.CIFAR_FOLDER
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     written = {}
-    for name in cifar.BATCHES[True] + cifar.BATCHES[False]:
+    for name in D.CIFAR_BATCHES[True] + D.CIFAR_BATCHES[False]:
         data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
         labels = [k % 10 for k in range(per_batch)]
         with open(folder / name, "wb") as f:
@@ -45,7 +46,7 @@ def test_reads_every_batch_in_order_and_normalises_each_channel(fake_cifar):
     assert train.y.tolist() == [k % 10 for k in range(20)] * 5 and train.y.dtype == torch.long
     first = fake_cifar["data_batch_1"][0].reshape(3, 32, 32)  # channel-major rows, as CIFAR-10 stores them
     for c in range(3):
-        expected = (first[c] / 255.0 - cifar.MEAN[c]) / cifar.STD[c]
+        expected = (first[c] / 255.0 - D.CIFAR_MEAN[c]) / D.CIFAR_STD[c]
         assert np.allclose(train.X[0, c].numpy(), expected, atol=1e-6)
 
 
@@ -54,11 +55,11 @@ def test_missing_or_broken_files_give_a_clear_error(tmp_path, monkeypatch, fake_
     with pytest.raises(
         DatasetNotFoundError, match="(?s)CIFAR-10 not found: the files are not there.*elsewhere.cifar-10-batches-py"
     ):
-        cifar.load_cifar10(download=False)
+        D.load_cifar10(download=False)
     monkeypatch.setenv("UNLEARNLAB_DATA", str(tmp_path / "data"))
-    (tmp_path / "data" / cifar.FOLDER / "test_batch").write_bytes(b"not a pickle")
+    (tmp_path / "data" / D.CIFAR_FOLDER / "test_batch").write_bytes(b"not a pickle")
     with pytest.raises(DatasetNotFoundError, match="test_batch is not a CIFAR-10 batch file"):
-        cifar.load_cifar10(train=False, download=False)
+        D.load_cifar10(train=False, download=False)
 
 
 def test_resnet18_for_32_pixel_images_trains_and_feeds_the_attack(fake_cifar):

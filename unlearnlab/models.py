@@ -1,5 +1,5 @@
 """The course's models: the CNN of seeds 000/001 (optionally with BatchNorm), LeNet-5 and an MLP; ResNet-18 for
-CIFAR-10 (:mod:`unlearnlab.cifar`)."""
+CIFAR-10 (:func:`unlearnlab.data.load_cifar10`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from . import cifar
 from .data import NUM_CLASSES
 
 
@@ -75,12 +74,24 @@ class MLP(nn.Module):
         return self.net(X)  # (B, num_classes)
 
 
+def resnet18(num_classes: int = NUM_CLASSES) -> nn.Module:
+    """ResNet-18 for 32x32 images, as the unlearning challenge's and SalUn's code build it: torchvision's
+    ResNet-18 with a 3x3, stride-1 first convolution and no max-pooling (a 224-pixel stem would shrink CIFAR's
+    images to 1x1 before the last stage)."""
+    from torchvision.models import resnet18 as torchvision_resnet18
+
+    net = torchvision_resnet18(num_classes=num_classes)
+    net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    return net
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "cnn": lambda **kw: CourseCNN(batchnorm=False, **kw),
     "cnn_bn": lambda **kw: CourseCNN(batchnorm=True, **kw),
     "lenet5": LeNet5,
     "mlp": MLP,
-    "resnet18": cifar.resnet18,  # 32x32 colour images (CIFAR-10), not the MNIST family
+    "resnet18": resnet18,  # 32x32 colour images (CIFAR-10), not the MNIST family
 }
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from ..files import atomic_write
+from ..results import METRICS_MIME
 from . import notebooks as nbs
-from .results import METRICS_MIME
 
 # ipykernel logs this at startup whenever it listens on TCP (its default for a local kernel): a line on the
 # terminal for every notebook run, about a kernel that only this process talks to on localhost.
