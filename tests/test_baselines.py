@@ -9,6 +9,7 @@ from torch import nn
 
 from unlearnlab.data import concat, make_loader, random_splits
 from unlearnlab.methods import finetune, gradient_ascent, random_labels
+from unlearnlab.methods.base import wrong_labels
 
 
 @pytest.fixture()
@@ -68,14 +69,14 @@ def test_gradient_ascent_ascends_the_forget_loss(splits):
 
 def test_wrong_labels_are_never_the_true_ones_and_uniform():
     y = torch.arange(10).repeat(2000)
-    drawn = random_labels.wrong_labels(y, torch.Generator().manual_seed(0))
+    drawn = wrong_labels(y, torch.Generator().manual_seed(0))
     offset = torch.randint(1, 10, y.shape, generator=torch.Generator().manual_seed(0))
     assert torch.equal(drawn, (y + offset) % 10) and not (drawn == y).any()
     # each of the nine wrong classes gets 1/9 of class 0's 2,000 items (binomial sd 14)
     counts = torch.bincount(drawn[y == 0], minlength=10)
     assert counts[0] == 0 and torch.equal(counts[1:], torch.bincount(offset[y == 0], minlength=10)[1:])
     with pytest.raises(ValueError, match="at least 2 classes"):
-        random_labels.wrong_labels(y, torch.Generator(), num_classes=1)
+        wrong_labels(y, torch.Generator(), num_classes=1)
 
 
 def test_random_labels_trains_on_retain_plus_relabelled_forget(splits):
@@ -83,7 +84,7 @@ def test_random_labels_trains_on_retain_plus_relabelled_forget(splits):
     config = random_labels.Config(num_epochs=1, lr=1e-2, batch_size=20)
     result = random_labels.unlearn(model, splits, config, device="cpu", seed=5)
     dummy = splits.forget.subset(slice(None))
-    dummy.y = random_labels.wrong_labels(splits.forget.y, torch.Generator().manual_seed(5))
+    dummy.y = wrong_labels(splits.forget.y, torch.Generator().manual_seed(5))
     reference = _adam_by_hand(model, _epochs(concat(splits.retain, dummy), 20, 1, seed=5), F.cross_entropy, 1e-2, 1)
     assert _same_weights(result.model, reference)
     assert len(result.history.step_loss) == 3  # 60 images in batches of 20

@@ -15,7 +15,9 @@ from sklearn.metrics import accuracy_score
 from unlearnlab import compare as C
 from unlearnlab.cli import build_parser
 from unlearnlab.data import class_splits, random_splits
+from unlearnlab.methods import registry
 from unlearnlab.methods.base import Cost, UnlearningResult, clone
+from unlearnlab.methods.ledger import Ledger
 from unlearnlab.metrics import activation_distance_probs
 from unlearnlab.mia import simple_mia
 from unlearnlab.models import build_model
@@ -103,7 +105,9 @@ def tiny_run(mnist_train, mnist_test):
         raise ValueError("always broken")
 
     methods = {
-        name: SimpleNamespace(name=name, family="test", scenarios=("class",), module=SimpleNamespace(unlearn=fn))
+        name: SimpleNamespace(
+            name=name, family="test", scenarios=("class",), module=SimpleNamespace(unlearn=fn), extra_inputs=()
+        )
         for name, fn in (("perfect", perfect), ("flaky", flaky), ("broken", broken))
     }
     result = C.run_compare(
@@ -218,6 +222,40 @@ def test_single_seed_has_no_band(mnist_train, mnist_test):
     )
     assert result.bands == {} and result.row("original").inside_all is None
     assert "One seed: no noise band" in result.markdown()
+
+
+def test_a_method_gets_what_the_setup_stored_and_is_skipped_without_it(mnist_train, mnist_test):
+    splits = class_splits((6,), train=mnist_train.subset(slice(0, 300)), test=mnist_test.subset(slice(0, 200)))
+    original = _model(1)
+    step = {name: torch.full_like(p, 1e-3) for name, p in original.named_parameters()}
+    setups = [
+        C.SeedSetup(0, original, _model(2), splits, stored={"ledger": Ledger([0], [step], total_steps=1)}),
+        C.SeedSetup(1, _model(3), _model(4), splits),  # e.g. a zoo model: trained without a ledger
+    ]
+    result = C.run_compare(
+        setups,
+        {"amnesiac": registry.get("amnesiac")},
+        scenario="class",
+        forget="class 6",
+        retrain_seconds=1.0,
+        ain=False,
+        device="cpu",
+    )
+    row = result.row("amnesiac")
+    assert row.seeds == [0] and not row.errors and list(row.skipped) == [1]
+    assert row.skipped[1].startswith("it needs the ledger recorded while the original model was trained")
+    assert f"- amnesiac skipped on seed 1: {row.skipped[1]}" in result.markdown()
+    assert json.loads(json.dumps(result.as_dict()))["rows"][2]["skipped"] == {"1": row.skipped[1]}
+    # seed 0 ran with its stored ledger: the scores of the undo done by hand, not the original model's
+    ledger = setups[0].stored["ledger"]
+    undone = registry.get("amnesiac").module.unlearn(original, splits, "quick", ledger=ledger, device="cpu")
+    by_hand = C.Reference.of([setups[0].retrained], splits, "quick", "cpu").scores(undone.model, "cpu")
+    assert (row.per_seed[0].forget_acc, row.per_seed[0].js) == pytest.approx((by_hand.forget_acc, by_hand.js))
+    assert row.per_seed[0].js != result.row("original").per_seed[0].js
+    alone = C.run_compare(
+        setups[1:], {"amnesiac": registry.get("amnesiac")}, scenario="class", forget="", retrain_seconds=1.0
+    )
+    assert alone.row("amnesiac").failed and "| skipped |" in alone.markdown()
 
 
 def test_bad_input():

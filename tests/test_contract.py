@@ -1,4 +1,5 @@
-"""The method contract, kept by every registered method: one call, input untouched, typed result, positive cost."""
+"""The method contract, kept by every registered method: one call, input untouched, typed result, positive cost,
+a model handed back in one state; and every registered method run through ``unlearnlab compare``'s loop."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
+from unlearnlab import compare
 from unlearnlab.data import Splits, TensorData, class_splits, per_class_subset, random_splits
 from unlearnlab.methods import gkt as gkt_lib
-from unlearnlab.methods import noise, registry, unsir
+from unlearnlab.methods import ledger, noise, registry, unsir
 from unlearnlab.methods import zero_shot_student as zs
 from unlearnlab.methods.base import UnlearningResult
 from unlearnlab.methods.deepinversion import InversionConfig
@@ -74,6 +76,8 @@ def test_every_method_keeps_the_contract(name: str, scenario: str, tiny: dict[st
     assert torch.equal(torch.get_rng_state(), rng_before), "the method reseeded or drew from the global RNG"
     assert isinstance(result, UnlearningResult) and isinstance(result.model, torch.nn.Module)
     assert result.model is not model
+    # the state the contract hands back, whatever the method froze on the way (relabel trains fc3 alone)
+    assert all(p.requires_grad for p in result.model.parameters()) and not result.model.training
     assert result.cost.seconds > 0 and result.cost.stored_bytes >= 0
     assert isinstance(spec.module.Config(), spec.module.Config)
     assert set(spec.module.CONFIGS) >= {"quick", "full"}
@@ -98,3 +102,40 @@ def test_registry_names_and_errors() -> None:
         registry.get("retrain")
     with pytest.raises(ValueError, match="unknown scenario"):
         registry.names("subclass")
+
+
+@pytest.fixture(scope="module")
+def ledger_setups() -> list[compare.SeedSetup]:
+    """Two seeds of a tiny ledger-trained BatchNorm CNN (300 retained images, 60 of class 6), each with its ledger:
+    what every registered method needs, the zero-shot ones a BatchNorm teacher and the amnesiac one the ledger."""
+    setup = ledger.LedgerSetup(
+        model="cnn_bn",
+        forget_size=60,
+        others=300,
+        affected_share=0.5,
+        optimizer="adam",
+        lr=3e-3,
+        batch_size=32,
+        num_epochs=3,
+        held_out=60,
+        test_subset=200,
+    )  # the original model knows class 6 (95 % of its test images), the retrained one does not: AIN is measured
+    data = ledger.ledger_data(setup)  # shared by both seeds, as compare's seeds share their splits
+    runs = {seed: ledger.train_with_ledger(replace(setup, seed=seed), "cpu", data) for seed in (0, 1)}
+    return [
+        compare.SeedSetup(seed, run.model, run.retrained, data.splits, stored={"ledger": run.ledger})
+        for seed, run in runs.items()
+    ]
+
+
+def test_every_registered_method_runs_through_compare(ledger_setups: list[compare.SeedSetup]) -> None:
+    methods = compare.pick_methods(None, "class")
+    assert list(methods) == list(registry.METHODS)
+    result = compare.run_compare(
+        ledger_setups, methods, scenario="class", forget="class 6", configs=TINY, retrain_seconds=1.0, device="cpu"
+    )
+    assert [row.method for row in result.rows] == ["original", "retrained", *registry.METHODS]
+    assert {row.method: row.errors | row.skipped for row in result.rows if row.errors or row.skipped} == {}
+    assert all(row.seeds == [0, 1] for row in result.rows)
+    assert result.row("amnesiac").mean["stored_bytes"] > 0  # it undid the stored ledger
+    assert all(row.mean["ain"] is not None for row in result.rows[2:])  # the relearning probe ran on every model

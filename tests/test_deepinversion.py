@@ -9,18 +9,17 @@ import pytest
 import torch
 
 from unlearnlab.data import TensorData, class_splits, per_class_subset
-from unlearnlab.methods.base import make_rng, pick_config
+from unlearnlab.methods.base import pick_config
 from unlearnlab.methods.deepinversion import (
     CONFIGS,
     InversionConfig,
     bn_statistics,
-    bn_statistics_hooks,
-    bn_statistics_loss,
     inversion_loss,
     jitter_and_flip,
     synthesize,
     total_variation,
 )
+from unlearnlab.methods.losses import bn_statistics_hooks, bn_statistics_loss
 from unlearnlab.methods.zero_shot_student import (
     Config,
     StudentConfig,
@@ -30,6 +29,7 @@ from unlearnlab.methods.zero_shot_student import (
 )
 from unlearnlab.metrics import unlearning_report
 from unlearnlab.models import build_model
+from unlearnlab.training import make_rng
 
 TINY = InversionConfig(images_per_class=3, batch_per_class=3, steps=4)
 

@@ -9,16 +9,8 @@ import torch.nn.functional as F
 from unlearnlab.data import class_splits, random_splits
 from unlearnlab.methods import bad_teacher
 from unlearnlab.methods.base import fresh_model
-from unlearnlab.methods.distill import (
-    Config,
-    distillation_loss,
-    double_softmax_kd_loss,
-    kd_loss,
-    move_class_mass,
-    soft_targets,
-    soft_targets_without,
-    unlearn,
-)
+from unlearnlab.methods.distill import Config, distillation_loss, double_softmax_kd_loss, move_class_mass, unlearn
+from unlearnlab.methods.losses import kd_loss, soft_targets, soft_targets_without
 from unlearnlab.models import build_model
 
 

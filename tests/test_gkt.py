@@ -13,7 +13,6 @@ from torch import nn
 from unlearnlab.data import TensorData, class_splits
 from unlearnlab.methods import gkt as gkt_module
 from unlearnlab.methods.anamnesis import RelearnConfig, anamnesis, anamnesis_index, relearn, steps_to_reach
-from unlearnlab.methods.distill import kd_loss, soft_targets
 from unlearnlab.methods.gkt import (
     CONFIGS,
     Config,
@@ -30,6 +29,7 @@ from unlearnlab.methods.gkt import (
     record_activations,
     unlearn,
 )
+from unlearnlab.methods.losses import kd_loss, soft_targets
 from unlearnlab.models import build_model
 
 

@@ -11,8 +11,8 @@ from torch import nn
 
 from unlearnlab.data import TensorData, concat, make_loader, random_splits
 from unlearnlab.methods import neggrad_plus, salun, scrub
-from unlearnlab.methods.base import make_rng
-from unlearnlab.methods.random_labels import wrong_labels
+from unlearnlab.methods.base import wrong_labels
+from unlearnlab.training import make_rng
 
 
 @pytest.fixture()

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from unlearnlab.data import TensorData, class_splits
 from unlearnlab.methods import unsir
-from unlearnlab.methods.base import make_rng
 from unlearnlab.methods.noise import (
     CONFIGS,
     error_max_objective,
@@ -20,6 +19,7 @@ from unlearnlab.methods.noise import (
     unlearn,
 )
 from unlearnlab.models import build_model
+from unlearnlab.training import make_rng
 
 TINY = replace(CONFIGS["quick"], noise_per_class=4, noise_steps=3, batch_size=16)
 

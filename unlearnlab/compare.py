@@ -16,6 +16,13 @@ scored against ``R_s``:
 - AIN (class forgetting only, as defined there): relearning steps of ``M_s`` over those of ``R_s``;
 - cost: seconds as a ratio of one retraining measured in the same run, and the bytes a method stores.
 
+**Inputs beyond the contract.** A method that needs state recorded while the original model was trained names
+it in its registry entry (``MethodSpec.extra_inputs``: the amnesiac method's ``"ledger"``); each seed's
+:class:`SeedSetup` carries such state in ``stored`` and :func:`run_compare` passes it on. A seed whose setup
+does not store it skips the method, with the reason under the table (not a failure): the zoo trains its models
+without a ledger, so :func:`compare` skips the amnesiac method, and setups built from
+:func:`unlearnlab.methods.ledger.train_with_ledger` runs carry one.
+
 **The noise floor.** The retrained models are scored against each other, every pair ``R_i, R_j`` (``i != j``).
 For an accuracy or the MIA score the band is the retrained mean +- the largest gap between two retrained seeds
 (for accuracies at least two binomial standard errors, ``2 sqrt(p (1 - p) / n)``: the evaluation set's own
@@ -60,6 +67,7 @@ from .mia import simple_mia
 from .training import pick_device, predict, progress
 
 if TYPE_CHECKING:
+    from .methods.base import UnlearningResult
     from .methods.registry import MethodSpec
 
 Scenario = Literal["class", "random"]
@@ -267,6 +275,7 @@ class SeedSetup:
     original: nn.Module
     retrained: nn.Module
     splits: Splits
+    stored: Mapping[str, object] = field(default_factory=dict)  # recorded while training the original ("ledger")
 
 
 @dataclass
@@ -281,11 +290,12 @@ class Row:
     time_ratio: float | None = None  # mean seconds / the retraining seconds of this run
     inside: dict[str, bool | None] = field(default_factory=dict)  # per banded metric: mean inside the band
     errors: dict[int, str] = field(default_factory=dict)  # seed -> what went wrong
+    skipped: dict[int, str] = field(default_factory=dict)  # seed -> why the method could not run there (no error)
     per_seed: list[Scores] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
-        """True when no seed ran."""
+        """True when no seed ran (each one raised or was skipped)."""
         return not self.seeds
 
     @property
@@ -324,6 +334,7 @@ class CompareResult:
         for row, obj in zip(out["rows"], self.rows):
             row["inside_all"] = obj.inside_all
             row["errors"] = {str(k): v for k, v in row["errors"].items()}
+            row["skipped"] = {str(k): v for k, v in row["skipped"].items()}
         return out
 
     def markdown(self) -> str:
@@ -339,10 +350,17 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def summarise(
-    method: str, family: str, per_seed: Mapping[int, Scores], errors: Mapping[int, str], retrain_seconds: float
+    method: str,
+    family: str,
+    per_seed: Mapping[int, Scores],
+    errors: Mapping[int, str],
+    skipped: Mapping[int, str],
+    retrain_seconds: float,
 ) -> Row:
-    """A row from one method's per-seed scores (``errors``: seeds that failed, with why)."""
-    row = Row(method, family, sorted(per_seed), errors=dict(errors), per_seed=[per_seed[s] for s in sorted(per_seed)])
+    """A row from one method's per-seed scores (``errors``: seeds that failed, ``skipped``: seeds it could not
+    run on, each with why)."""
+    seeds = sorted(per_seed)
+    row = Row(method, family, seeds, errors=dict(errors), skipped=dict(skipped), per_seed=[per_seed[s] for s in seeds])
     for metric in METRICS:
         values = [getattr(s, metric) for s in row.per_seed if getattr(s, metric) is not None]
         row.mean[metric], row.std[metric] = _mean_std(values)
@@ -437,6 +455,24 @@ class _SeedScorer:
         return s
 
 
+def missing_inputs(spec: MethodSpec, setup: SeedSetup) -> str:
+    """Why ``spec`` cannot run on ``setup`` ("" when it can): an input it needs that the setup did not store."""
+    missing = [name for name in spec.extra_inputs if name not in setup.stored]
+    if not missing:
+        return ""
+    return (
+        f"it needs the {' and the '.join(missing)} recorded while the original model was trained, and this "
+        "seed's setup stores none (the zoo trains its models without one)"
+    )
+
+
+def unlearn_seed(spec: MethodSpec, setup: SeedSetup, config: object, device: torch.device) -> UnlearningResult:
+    """``spec``'s method on ``setup``'s original model, with ``seed=setup.seed`` and the inputs it needs beyond the
+    contract taken from ``setup.stored`` (check :func:`missing_inputs` first)."""
+    extras = {name: setup.stored[name] for name in spec.extra_inputs}
+    return spec.module.unlearn(setup.original, setup.splits, config, device=device, seed=setup.seed, **extras)
+
+
 def run_compare(
     setups: Sequence[SeedSetup],
     methods: Mapping[str, MethodSpec],
@@ -454,7 +490,8 @@ def run_compare(
 
     ``configs`` overrides a method's config (default: the profile's name); ``ain`` runs the relearning probe
     (class forgetting only). A method that raises on a seed is recorded in its row (``errors``) and the run
-    goes on.
+    goes on; one whose inputs beyond the contract a seed's setup does not store (:func:`missing_inputs`) is
+    skipped there, with the reason (``skipped``).
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
@@ -471,6 +508,7 @@ def run_compare(
     bar = progress(len(setups) * (len(methods) + 2), "compare", unit="model")
     scores: dict[str, dict[int, Scores]] = {name: {} for name in ("original", "retrained", *methods)}
     errors: dict[str, dict[int, str]] = {name: {} for name in scores}
+    skipped: dict[str, dict[int, str]] = {name: {} for name in scores}
     retrained_out = []
     for setup in setups:
         scorer = _SeedScorer(setup, sets[id(setup.splits)], profile.name if ain else None, device)
@@ -482,18 +520,20 @@ def run_compare(
         bar.update()
         for name, spec in methods.items():
             bar.set_postfix_str(f"{name}, seed {setup.seed}")
-            try:
-                result = spec.module.unlearn(
-                    setup.original, setup.splits, configs.get(name, profile.name), device=device, seed=setup.seed
-                )
-                scores[name][setup.seed] = scored(result.model, result.cost.seconds, result.cost.stored_bytes)
-            except Exception as err:  # one method's failure must not lose the other rows
-                errors[name][setup.seed] = _error_text(err)
+            reason = missing_inputs(spec, setup)
+            if reason:
+                skipped[name][setup.seed] = reason
+            else:
+                try:
+                    result = unlearn_seed(spec, setup, configs.get(name, profile.name), device)
+                    scores[name][setup.seed] = scored(result.model, result.cost.seconds, result.cost.stored_bytes)
+                except Exception as err:  # one method's failure must not lose the other rows
+                    errors[name][setup.seed] = _error_text(err)
             bar.update()
     bar.close()
     bands = noise_bands(retrained_out, sets[id(setups[0].splits)].sizes())
     families = {"original": "none", "retrained": "gold standard"} | {n: s.family for n, s in methods.items()}
-    rows = [summarise(n, families[n], scores[n], errors[n], retrain_seconds) for n in scores]
+    rows = [summarise(n, families[n], scores[n], errors[n], skipped[n], retrain_seconds) for n in scores]
     rows[0].time_ratio = None  # the original model did nothing
     for row in rows:
         row.inside = {m: bands[m].contains(row.mean[m]) if m in bands else None for m in BANDED}
@@ -552,7 +592,7 @@ def markdown_table(result: CompareResult) -> str:
         cells.append("-" if row.time_ratio is None else f"{row.time_ratio:.3f}")
         stored = row.mean["stored_bytes"]
         cells.append("-" if not stored else f"{stored / 1e6:.2f} MB")
-        cells.append({None: "-", True: "all", False: "no"}[row.inside_all])
+        cells.append("skipped" if row.skipped and row.failed else {None: "-", True: "all", False: "no"}[row.inside_all])
         lines.append("| " + " | ".join(cells) + " |")
     failures = [(r.method, s, e) for r in result.rows for s, e in r.errors.items()]
     notes = [
@@ -570,6 +610,7 @@ def markdown_table(result: CompareResult) -> str:
     else:
         notes.append("One seed: no noise band (it needs at least two retrained seeds).")
     notes += [f"- {m} failed on seed {s}: {e}" for m, s, e in failures]
+    notes += [f"- {r.method} skipped on seed {s}: {why}" for r in result.rows for s, why in r.skipped.items()]
     return "\n".join(lines + notes)
 
 

@@ -1,11 +1,12 @@
-"""Seeding, device choice, the one shared training loop (:func:`fit`) and evaluation."""
+"""Seeding and random generators, device choice, the one shared training loop (:func:`fit`) and evaluation."""
 
 from __future__ import annotations
 
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,13 +24,37 @@ def seed_everything(seed: int | None) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) whenever ``seed`` is not ``None`` (0 included).
 
     For notebooks and scripts, which own the process. Library code never calls it: a method draws from its own
-    ``torch.Generator`` and initialises weights inside :func:`unlearnlab.methods.base.seeded`.
+    ``torch.Generator`` (:func:`make_rng`) and initialises weights inside :func:`seeded`.
     """
     if seed is None:
         return
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def make_rng(seed: int | None) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``seed`` (``None``: seeded from the OS, not reproducible)."""
+    rng = torch.Generator()
+    if seed is None:
+        rng.seed()
+    else:
+        rng.manual_seed(seed)
+    return rng
+
+
+@contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Inside the block torch's global RNG starts from ``seed``; afterwards the caller's RNG state is restored.
+
+    For what only the global RNG drives (``reset_parameters``, layer constructors); ``seed=None`` leaves the
+    forked state as it was.
+    """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:

@@ -20,9 +20,8 @@ from .data import (
     split_random,
     stratified_subset,
 )
-from .methods.base import seeded
 from .models import build_model
-from .training import fit, pick_device
+from .training import fit, pick_device, seeded
 
 ZOO_VERSION = 1  # bump when the training recipe changes, so old cache files are not reused
 

@@ -20,7 +20,7 @@ from torch import nn
 from ..data import Splits, TensorData, make_loader, stratified_subset
 from ..training import pick_device
 from .base import UnlearningResult, clone, fresh_model, pick_config, require, timed, train_copy
-from .distill import kd_loss, soft_targets
+from .losses import kd_loss, soft_targets
 
 
 @dataclass(frozen=True)

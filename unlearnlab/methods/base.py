@@ -7,21 +7,27 @@ Each method is a module under :mod:`unlearnlab.methods` that exports
 - ``unlearn(model, splits, config="quick", *, device="auto", seed=0) -> UnlearningResult`` (or a subclass
   with the method's own typed fields).
 
-``unlearn`` never modifies ``model``; it reports its :class:`Cost`. Randomness comes from ``seed`` alone: the
-method draws from its own ``torch.Generator`` (named ``rng``) and, where torch only offers the global RNG
-(weight initialisation), from a forked copy of it (:func:`seeded`), so the caller's RNG state is left as it
-was. :mod:`unlearnlab.methods.registry` names every method.
+``unlearn`` never modifies ``model``; it reports its :class:`Cost`. The model it hands back is in eval mode with
+every parameter trainable (``requires_grad=True``), whatever the method froze while it worked, so that what comes
+next (a relearning probe, a further fine-tune) treats every method's model alike: :class:`UnlearningResult`
+sets that state when it is built, the one place it is enforced. Randomness comes from ``seed`` alone: the method
+draws from its own ``torch.Generator`` (named ``rng``, :func:`~unlearnlab.training.make_rng`) and, where torch
+only offers the global RNG (weight initialisation), from a forked copy of it
+(:func:`~unlearnlab.training.seeded`), so the caller's RNG state is left as it was.
+:mod:`unlearnlab.methods.registry` names every method; the losses several methods share are in
+:mod:`unlearnlab.methods.losses`.
 
 The shared preamble of a method: :func:`pick_config` for the config, :func:`require` for the sets it needs,
 ``with timed() as cost:`` around the work, and :func:`train_copy` when the work is training a copy of the model
-with its own step loss (and, optionally, gradient masks).
+with its own step loss (and, optionally, gradient masks). The data helpers several methods share:
+:func:`retain_loader`, :func:`relabel_mapping` and :func:`wrong_labels`.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,8 +35,8 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from ..data import Splits
-from ..training import Batches, History, StepLoss, cross_entropy_step, fit, pick_device
+from ..data import NUM_CLASSES, BatchLoader, Splits, make_loader
+from ..training import Batches, History, StepLoss, cross_entropy_step, fit, pick_device, seeded
 from .saliency import apply_gradient_masks
 
 C = TypeVar("C")
@@ -46,11 +52,20 @@ class Cost:
 
 @dataclass
 class UnlearningResult:
-    """The unlearned model, its cost and the training history; methods subclass it to add typed fields."""
+    """The unlearned model, its cost and the training history; methods subclass it to add typed fields.
+
+    Building one hands the model back in the contract's state: eval mode, every parameter trainable.
+    """
 
     model: nn.Module
     cost: Cost
     history: History | None = None
+
+    def __post_init__(self) -> None:
+        """Put the model in the contract's state: eval mode, every parameter trainable."""
+        self.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(True)
 
 
 @contextmanager
@@ -85,8 +100,9 @@ def train_copy(
     """Train a copy of ``model`` with :func:`~unlearnlab.training.fit` (Adam); ``model`` itself is untouched.
 
     ``masks`` (parameter name -> bool tensor) let only the chosen entries move
-    (:func:`~unlearnlab.methods.saliency.apply_gradient_masks`); afterwards the hooks are removed and every
-    parameter is trainable again. Returns the trained copy, in eval mode, and its history.
+    (:func:`~unlearnlab.methods.saliency.apply_gradient_masks`); afterwards the hooks are removed, and the
+    method's :class:`UnlearningResult` makes every parameter trainable again. Returns the trained copy and its
+    history.
     """
     trained = clone(model).to(pick_device(device))
     handles = apply_gradient_masks(trained, masks) if masks is not None else []
@@ -95,9 +111,7 @@ def train_copy(
     finally:
         for handle in handles:
             handle.remove()
-    for p in trained.parameters():
-        p.requires_grad_(True)
-    return trained.eval(), history
+    return trained, history
 
 
 def clone(model: nn.Module) -> nn.Module:
@@ -112,30 +126,6 @@ def pick_config(configs: Mapping[str, C], config: C | str) -> C:
     if config not in configs:
         raise ValueError(f"no config named {config!r}: give a config object or one of {', '.join(map(repr, configs))}")
     return configs[config]
-
-
-def make_rng(seed: int | None) -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded with ``seed`` (``None``: seeded from the OS, not reproducible)."""
-    rng = torch.Generator()
-    if seed is None:
-        rng.seed()
-    else:
-        rng.manual_seed(seed)
-    return rng
-
-
-@contextmanager
-def seeded(seed: int | None) -> Iterator[None]:
-    """Inside the block torch's global RNG starts from ``seed``; afterwards the caller's RNG state is restored.
-
-    For what only the global RNG drives (``reset_parameters``, layer constructors); ``seed=None`` leaves the
-    forked state as it was.
-    """
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=devices):
-        if seed is not None:
-            torch.manual_seed(seed)
-        yield
 
 
 def fresh_model(model: nn.Module, seed: int | None = None) -> nn.Module:
@@ -174,3 +164,36 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
         for p, flag in zip(model.parameters(), requires_grad):
             p.requires_grad_(flag)
         model.train(was_training)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data several methods share
+
+
+def retain_loader(splits: Splits, batch_size: int, seed: int | None) -> BatchLoader:
+    """A shuffled loader over the retain set, or a clear error when it is empty (the fine-tunes' data)."""
+    if len(splits.retain) == 0:
+        raise ValueError("the retain set is empty: fine-tuning needs the data to keep")
+    return make_loader(splits.retain, batch_size, shuffle=True, seed=seed)
+
+
+def relabel_mapping(forget_classes: Iterable[int], relabel_to: int) -> dict[int, int]:
+    """``{c: relabel_to}`` for every forget class; class forgetting only (a random forget set has no class)."""
+    forget_classes = tuple(forget_classes)
+    if not forget_classes:
+        raise ValueError("relabelling needs forget classes: it forgets a class, not a random subset")
+    if relabel_to in forget_classes:
+        raise ValueError(f"relabel_to={relabel_to} is itself a forget class {forget_classes}: pick a retained class")
+    return dict.fromkeys(forget_classes, relabel_to)
+
+
+def wrong_labels(y: torch.Tensor, rng: torch.Generator, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """A label for each item drawn uniformly from the ``num_classes - 1`` classes that are not ``y``'s own.
+
+    Draws an offset in 1..C-1 and adds it modulo C, so the new label is never the true one (the random labels of
+    :mod:`~unlearnlab.methods.random_labels` and SalUn).
+    """
+    if num_classes < 2:
+        raise ValueError(f"a wrong label needs at least 2 classes, got {num_classes}")
+    offset = torch.randint(1, num_classes, y.shape, generator=rng)
+    return (y + offset) % num_classes

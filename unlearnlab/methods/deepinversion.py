@@ -9,14 +9,15 @@ images smooth and natural. All classes are synthesised in one batch, so one Adam
 The course's change to the paper (notebook 05): each BatchNorm channel's statistics are compared in units of its
 own running standard deviation. In raw units, the fully connected BN layer of the course CNN (running variances
 in the hundreds) outweighs the convolutional ones, and the images come out as textures instead of strokes.
+R_bn itself (:func:`~unlearnlab.methods.losses.bn_statistics_loss`) is in :mod:`unlearnlab.methods.losses`, as
+GKT's generator uses it too.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -25,9 +26,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import MEAN, NUM_CLASSES, STD, TensorData, check_classes
-from ..models import has_batchnorm
-from ..training import pick_device, progress
-from .base import frozen, make_rng, pick_config
+from ..training import make_rng, pick_device, progress
+from .base import frozen, pick_config
+from .losses import bn_layers, bn_statistics_hooks
 
 # the valid range of a normalised MNIST pixel: [0, 1] after (x - MEAN) / STD
 PIXEL_MIN, PIXEL_MAX = (0.0 - MEAN) / STD, (1.0 - MEAN) / STD
@@ -68,63 +69,6 @@ def total_variation(X: torch.Tensor) -> torch.Tensor:
     dy = X[:, :, 1:, :] - X[:, :, :-1, :]  # (N, C, H-1, W)
     dx = X[:, :, :, 1:] - X[:, :, :, :-1]  # (N, C, H, W-1)
     return dy.pow(2).mean() + dx.pow(2).mean()
-
-
-def bn_statistics_loss(
-    features: torch.Tensor,
-    running_mean: torch.Tensor,
-    running_var: torch.Tensor,
-    standardise: bool = True,
-    eps: float = 1e-5,
-) -> torch.Tensor:
-    """How far a batch's per-channel statistics are from a BN layer's running ones.
-
-    Statistics are over every dimension but the channel one (dim 1), with the biased batch variance; features
-    are (B, C) or (B, C, H, W). The paper's raw form (``standardise=False``):
-        R_bn = ||mu - running_mean||_2 + ||var - running_var||_2
-    Standardised (the course's default), each channel in units of its running std s = sqrt(running_var + eps):
-        R_bn = ||(mu - running_mean) / s||_2 + ||var / s^2 - 1||_2
-    """
-    if features.dim() not in (2, 4):
-        raise ValueError(f"expected BN inputs (B, C) or (B, C, H, W), got shape {tuple(features.shape)}")
-    if features.shape[1] != running_mean.numel():
-        raise ValueError(f"features have {features.shape[1]} channels, the statistics {running_mean.numel()}")
-    dims = [d for d in range(features.dim()) if d != 1]
-    mean = features.mean(dim=dims)  # (C,)
-    var = features.var(dim=dims, unbiased=False)  # (C,)
-    if not standardise:
-        return torch.linalg.vector_norm(mean - running_mean) + torch.linalg.vector_norm(var - running_var)
-    scale = running_var + eps  # (C,) the running variance, s^2
-    return torch.linalg.vector_norm((mean - running_mean) / scale.sqrt()) + torch.linalg.vector_norm(var / scale - 1)
-
-
-def bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    """Every BatchNorm layer of ``model`` with running statistics; a clear error when there is none."""
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    layers = [m for m in layers if m.running_mean is not None]
-    if not has_batchnorm(model) or not layers:
-        raise ValueError(
-            f"DeepInversion needs a teacher with BatchNorm layers (their running statistics are its only "
-            f"knowledge of the data), and {type(model).__name__} has none: use e.g. build_model('cnn_bn') "
-            "or pretrained('cnn_bn')"
-        )
-    return layers
-
-
-@contextmanager
-def bn_statistics_hooks(model: nn.Module, standardise: bool = True) -> Iterator[list[torch.Tensor]]:
-    """Within the block, each forward pass appends R_bn of every BN layer (in order) to the yielded list."""
-    losses: list[torch.Tensor] = []
-
-    def hook(module: nn.modules.batchnorm._BatchNorm, inputs: tuple[torch.Tensor, ...], _: torch.Tensor) -> None:
-        losses.append(bn_statistics_loss(inputs[0], module.running_mean, module.running_var, standardise, module.eps))
-
-    handles = [layer.register_forward_hook(hook) for layer in bn_layers(model)]
-    try:
-        yield losses
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 @torch.no_grad()

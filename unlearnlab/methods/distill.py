@@ -1,34 +1,28 @@
-"""Knowledge distillation that leaves a class out (notebook 03, seed 000), and the one KD loss of the package.
+"""Knowledge distillation that leaves a class out (notebook 03, seed 000).
 
 Student: same architecture as the teacher (the original model), trained from scratch on the relabelled data
 (6 taught as 3) with L = alpha * CE(student, y) + (1 - alpha) * T^2 * KL(targets || softmax(student / T)),
 where the targets are the teacher's softened outputs with the forget class's mass moved to its new label,
 so the forgotten class cannot leak back through the teacher.
 
-:func:`kd_loss` is the package's one KL/KD primitive: the bad teacher (:mod:`.bad_teacher`), GKT and the
-zero-shot student use it too.
+The KL term and the soft targets (:func:`~unlearnlab.methods.losses.kd_loss`, ``soft_targets``,
+``soft_targets_without``) are in :mod:`unlearnlab.methods.losses`: the bad teacher, SCRUB, GKT and the zero-shot
+student use them too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Splits, check_classes, make_loader, relabelled_training_set
+from ..data import Splits, make_loader, relabelled_training_set
 from ..training import fit, pick_device
-from .base import UnlearningResult, clone, fresh_model, pick_config, timed
-from .relabel import relabel_mapping
-
-
-def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The teacher's softened distribution softmax(z / T), (B, C)."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
-    return F.softmax(teacher_logits / temperature, dim=1)
+from .base import UnlearningResult, clone, fresh_model, pick_config, relabel_mapping, timed
+from .losses import kd_loss, soft_targets, soft_targets_without
 
 
 def move_class_mass(probs: torch.Tensor, forget_class: int, to: int) -> torch.Tensor:
@@ -43,32 +37,6 @@ def move_class_mass(probs: torch.Tensor, forget_class: int, to: int) -> torch.Te
     out[:, to] += out[:, forget_class]
     out[:, forget_class] = 0.0
     return out
-
-
-def soft_targets_without(
-    teacher_logits: torch.Tensor, forget_classes: Iterable[int], temperature: float = 1.0
-) -> torch.Tensor:
-    """The teacher's softened probabilities with the forget classes removed and the rest renormalised.
-
-    p_c = exp(z_c / T) / sum_{k not forgotten} exp(z_k / T) for a retained class c, and p_c = 0 for a forgotten
-    one; ``teacher_logits`` (B, C) -> probabilities (B, C), each row summing to 1.
-    """
-    forget_classes = check_classes(forget_classes, num_classes=teacher_logits.shape[1])
-    if len(forget_classes) >= teacher_logits.shape[1]:
-        raise ValueError("every class is forgotten: keep at least one")
-    masked = teacher_logits.clone()
-    masked[:, list(forget_classes)] = float("-inf")  # exp(-inf) = 0: no mass on a forgotten class
-    return soft_targets(masked, temperature)
-
-
-def kd_loss(student_logits: torch.Tensor, target_probs: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T^2 * KL(targets || softmax(student / T)), averaged over the batch (``reduction="batchmean"``).
-
-    KL(p || q) = sum_c p_c (log p_c - log q_c); ``F.kl_div`` wants log q as its input and p as its target.
-    The T^2 factor keeps the gradient's scale independent of T (Hinton et al., 2015).
-    """
-    log_q = F.log_softmax(student_logits / temperature, dim=1)  # (B, C)
-    return temperature**2 * F.kl_div(log_q, target_probs, reduction="batchmean")
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from ..data import Splits
-from .base import UnlearningResult, pick_config, timed, train_copy
-from .pruning import retain_loader
+from .base import UnlearningResult, pick_config, retain_loader, timed, train_copy
 
 
 @dataclass(frozen=True)

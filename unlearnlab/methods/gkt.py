@@ -52,10 +52,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Splits, TensorData, check_classes, class_mask
-from ..training import History, pick_device, progress
-from .base import Cost, UnlearningResult, clone, fresh_model, make_rng, pick_config, seeded, timed
-from .deepinversion import bn_statistics_hooks
-from .distill import kd_loss, soft_targets
+from ..training import History, make_rng, pick_device, progress, seeded
+from .base import Cost, UnlearningResult, clone, fresh_model, pick_config, timed
+from .losses import bn_statistics_hooks, kd_loss, soft_targets
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -18,8 +18,7 @@ from torch import nn
 
 from ..data import Splits
 from ..training import StepLoss
-from .base import UnlearningResult, pick_config, timed, train_copy
-from .pruning import retain_loader
+from .base import UnlearningResult, pick_config, retain_loader, timed, train_copy
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,7 @@ from ..data import (
 )
 from ..files import save_torch
 from ..models import build_model
-from ..training import fit, pick_device
-from .base import seeded
+from ..training import fit, pick_device, seeded
 
 LEDGER_VERSION = 1  # bump when the recipe changes, so old cache files are not reused
 

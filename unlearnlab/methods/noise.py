@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import NUM_CLASSES, Splits, TensorData, check_classes, concat, make_loader, per_class_subset
-from ..training import History, fit, pick_device, progress
-from .base import Cost, UnlearningResult, clone, frozen, make_rng, pick_config, timed
+from ..training import History, fit, make_rng, pick_device, progress
+from .base import Cost, UnlearningResult, clone, frozen, pick_config, timed
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from torch import nn
 
 from ..data import Splits, make_loader, relabelled_training_set
 from ..training import pick_device
-from .base import UnlearningResult, clone, pick_config, timed, train_copy
-from .relabel import relabel_mapping
+from .base import UnlearningResult, clone, pick_config, relabel_mapping, timed, train_copy
 from .saliency import Masks, gradient_saliency, layer_masks, mask_fraction, top_fraction_mask
 
 # penalty(logits (B, C), forget_class) -> scalar

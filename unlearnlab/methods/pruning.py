@@ -26,9 +26,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ..data import Splits, make_loader
+from ..data import Splits
 from ..training import fit
-from .base import UnlearningResult, clone, pick_config, timed
+from .base import UnlearningResult, clone, pick_config, retain_loader, timed
 
 PRUNABLE = (nn.Conv2d, nn.Linear)  # the layer types whose weights are ranked and pruned
 
@@ -112,13 +112,6 @@ def global_magnitude_prune(model: nn.Module, amount: float) -> nn.Module:
     pruned = clone(model)
     make_permanent(apply_global_mask(pruned, amount))
     return pruned.eval()
-
-
-def retain_loader(splits: Splits, batch_size: int, seed: int | None):
-    """A shuffled loader over the retain set, or a clear error when it is empty."""
-    if len(splits.retain) == 0:
-        raise ValueError("the retain set is empty: fine-tuning needs the data to keep")
-    return make_loader(splits.retain, batch_size, shuffle=True, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..data import NUM_CLASSES, Splits, TensorData, concat, make_loader
-from .base import UnlearningResult, make_rng, pick_config, require, timed, train_copy
+from ..data import Splits, TensorData, concat, make_loader
+from ..training import make_rng
+from .base import UnlearningResult, pick_config, require, timed, train_copy, wrong_labels
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,6 @@ CONFIGS = {
     "quick": Config(num_epochs=3),
     "full": Config(num_epochs=3, lr=5e-4),
 }
-
-
-def wrong_labels(y: torch.Tensor, rng: torch.Generator, num_classes: int = NUM_CLASSES) -> torch.Tensor:
-    """A label for each item drawn uniformly from the ``num_classes - 1`` classes that are not ``y``'s own.
-
-    Draws an offset in 1..C-1 and adds it modulo C, so the new label is never the true one.
-    """
-    if num_classes < 2:
-        raise ValueError(f"a wrong label needs at least 2 classes, got {num_classes}")
-    offset = torch.randint(1, num_classes, y.shape, generator=rng)
-    return (y + offset) % num_classes
 
 
 def unlearn(

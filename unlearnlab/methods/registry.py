@@ -7,7 +7,8 @@ same way::
     result = spec.module.unlearn(model, splits, "quick", device="cpu", seed=0)  # -> UnlearningResult
 
 A method that needs more than the contract's inputs names them in ``extra_inputs`` (the amnesiac method needs the
-ledger recorded while the model was trained), to be passed as keywords.
+ledger recorded while the model was trained), to be passed as keywords; ``unlearnlab compare`` takes them from
+what each seed's setup stored (``SeedSetup.stored``) and skips the method, with the reason, where a seed has none.
 """
 
 from __future__ import annotations

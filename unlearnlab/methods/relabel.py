@@ -14,7 +14,7 @@ from torch import nn
 
 from ..data import Splits, make_loader, relabelled_training_set
 from ..training import fit
-from .base import UnlearningResult, clone, pick_config, timed
+from .base import UnlearningResult, clone, pick_config, relabel_mapping, timed
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,3 @@ def unlearn(
         loader = make_loader(train, config.batch_size, shuffle=True, seed=seed)
         history = fit(unlearned, loader, num_epochs=config.num_epochs, lr=config.lr, device=device, desc="relabel")
     return UnlearningResult(unlearned.eval(), cost, history)
-
-
-def relabel_mapping(forget_classes: Iterable[int], relabel_to: int) -> dict[int, int]:
-    """``{c: relabel_to}`` for every forget class; class forgetting only (a random forget set has no class)."""
-    forget_classes = tuple(forget_classes)
-    if not forget_classes:
-        raise ValueError("relabelling needs forget classes: it forgets a class, not a random subset")
-    if relabel_to in forget_classes:
-        raise ValueError(f"relabel_to={relabel_to} is itself a forget class {forget_classes}: pick a retained class")
-    return dict.fromkeys(forget_classes, relabel_to)

@@ -7,9 +7,9 @@ Fan, Liu, Zhang, Wei, Wong and Liu, "SalUn: Empowering Machine Unlearning via Gr
    whole network; the salient weights are the top ``fraction`` (the paper's default threshold keeps half of
    them, 50 %). This is :func:`unlearnlab.methods.saliency.gradient_saliency` and ``top_fraction_mask``, the
    course's notebook-02 saliency; candidates are conv and linear weights and biases (BatchNorm stays frozen).
-2. *Random labelling* (the paper's "RL", :mod:`unlearnlab.methods.random_labels`): fine-tune on the forget
-   images with random labels plus the retain set with its true labels, updating only the salient weights (the
-   others get a zero gradient).
+2. *Random labelling* (the paper's "RL", :mod:`unlearnlab.methods.random_labels`, whose labels both draw with
+   :func:`~unlearnlab.methods.base.wrong_labels`): fine-tune on the forget images with random labels plus the
+   retain set with its true labels, updating only the salient weights (the others get a zero gradient).
 
 The public code (github.com/OPTML-Group/Unlearn-Saliency, ``unlearn/RL.py``) draws the random labels from all
 classes; here they are drawn from the *other* classes, so a forget image is never taught its own label. It runs
@@ -25,9 +25,8 @@ import torch
 from torch import nn
 
 from ..data import Splits, TensorData, concat, make_loader
-from ..training import pick_device
-from .base import UnlearningResult, make_rng, pick_config, require, timed, train_copy
-from .random_labels import wrong_labels
+from ..training import make_rng, pick_device
+from .base import UnlearningResult, pick_config, require, timed, train_copy, wrong_labels
 from .saliency import Masks, gradient_saliency, mask_fraction, top_fraction_mask
 
 

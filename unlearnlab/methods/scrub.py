@@ -7,7 +7,7 @@ student starts as a copy of the original model (the teacher, frozen). Each epoch
   i.e. push the student's outputs away from the teacher's on the images to forget;
 - a *min* pass over the retain set: minimise gamma * CE(student, y) + alpha * KL(teacher || student).
 
-KL is the temperature-softened, T^2-scaled distillation KL (:func:`unlearnlab.methods.distill.kd_loss`, the
+KL is the temperature-softened, T^2-scaled distillation KL (:func:`unlearnlab.methods.losses.kd_loss`, the
 ``DistillKL`` of the public code). Reference settings of the public code (github.com/meghdadk/SCRUB, its
 small-scale CIFAR notebooks): SGD with momentum 0.9 and weight decay 5e-4 at lr 5e-4, T = 4, gamma = 0.99,
 alpha = 0.001, 3 epochs of which the first 2 have a max pass, retain batches of 128 and forget batches of 32.
@@ -25,7 +25,7 @@ from torch import nn
 from ..data import Splits, make_loader
 from ..training import History, fit, pick_device
 from .base import UnlearningResult, clone, pick_config, require, timed
-from .distill import kd_loss, soft_targets
+from .losses import kd_loss, soft_targets
 
 
 @dataclass(frozen=True)

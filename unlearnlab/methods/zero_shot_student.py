@@ -18,11 +18,11 @@ from torch import nn
 from ..data import Splits, TensorData, check_classes, make_loader, per_class_subset
 from ..metrics import unlearning_report
 from ..models import build_model
-from ..training import History, fit, pick_device
-from .base import UnlearningResult, clone, fresh_model, make_rng, pick_config, seeded, timed
+from ..training import History, fit, make_rng, pick_device, seeded
+from .base import UnlearningResult, clone, fresh_model, pick_config, timed
 from .deepinversion import CONFIGS as INVERSION_CONFIGS
 from .deepinversion import InversionConfig, SynthesisResult, jitter_and_flip, synthesize
-from .distill import kd_loss, soft_targets_without
+from .losses import kd_loss, soft_targets_without
 
 
 @dataclass(frozen=True)
