@@ -39,12 +39,14 @@ browser:  ## install Chromium and its driver, for the JupyterLab browser test, w
 run: setup  ## run every notebook with papermill (PROFILE=quick|full|auto); writes runs/latest/report.md
 	$(BIN)/unlearnlab run --profile $(PROFILE) --out $(OUT)
 
-test: setup sandbox browser  ## lint, then the whole test suite (unit tests and notebook pipeline)
+test: setup sandbox browser  ## lint and the import layers, then the whole test suite (unit tests and notebooks)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	TQDM_DISABLE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist worksteal --durations=25
 
-lint: setup  ## ruff check
+lint: setup  ## ruff check and the import layers contract (pyproject.toml)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 format: setup  ## ruff format and fix imports
 	$(BIN)/ruff check --fix --select I .

@@ -20,8 +20,8 @@ from torch import nn
 from . import cache
 from .data import TensorData, check_classes, make_loader
 from .methods import deepinversion
-from .methods.distill import kd_loss, soft_targets
 from .methods.gkt import entropy, gate_mask
+from .methods.losses import kd_loss, soft_targets
 from .methods.pruning import global_magnitude_prune, sparsity
 from .metrics import confusion_matrix
 from .mia import attack_rates

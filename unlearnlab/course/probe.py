@@ -17,14 +17,13 @@ import torch
 from torch import nn
 
 from ..lessons.base import MODEL_KEY
+from ..models import build_model
+from ..training import seeded
 
 
 def materialise(value: Any) -> Any:
     """A case argument as the function receives it: a copy, with model placeholders built."""
     if isinstance(value, dict) and MODEL_KEY in value:
-        from ..methods.base import seeded
-        from ..models import build_model
-
         with seeded(value["seed"]):  # the caller's RNG is left as it was
             return build_model(value[MODEL_KEY])
     if isinstance(value, torch.Tensor):

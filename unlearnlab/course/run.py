@@ -11,12 +11,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 
 from nbformat import NotebookNode
 
 from ..files import atomic_write
 from ..results import METRICS_MIME
+from ..training import pick_device
 from . import notebooks as nbs
 
 # ipykernel logs this at startup whenever it listens on TCP (its default for a local kernel): a line on the
@@ -131,9 +133,6 @@ def environment(device: str) -> dict[str, object]:
     import torch
     import torchvision
 
-    from .. import __version__
-    from ..training import pick_device
-
     chosen = pick_device(device)
     name = torch.cuda.get_device_name(chosen) if chosen.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
     return {
@@ -141,7 +140,7 @@ def environment(device: str) -> dict[str, object]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "versions": {
-            "unlearnlab": __version__,
+            "unlearnlab": version("unlearnlab"),
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,
             "numpy": numpy.__version__,

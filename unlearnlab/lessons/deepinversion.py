@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import zoo
 from ..config import Profile
-from ..methods import deepinversion, distill
+from ..methods import deepinversion, losses
 from .base import (
     Condition,
     FunctionQuestion,
@@ -73,7 +73,7 @@ def _bn_cases(gen: torch.Generator) -> list[dict]:
 def _bn_reference(
     features: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor, eps: float = 1e-5
 ) -> torch.Tensor:
-    return deepinversion.bn_statistics_loss(features, running_mean, running_var, True, eps)
+    return losses.bn_statistics_loss(features, running_mean, running_var, True, eps)
 
 
 def _retain_targets_cases(gen: torch.Generator) -> list[dict]:
@@ -121,7 +121,7 @@ LESSON = Lesson(
     questions={
         "q1": FunctionQuestion("tv_prior", _tv_cases, deepinversion.total_variation),
         "q2": FunctionQuestion("bn_stat", _bn_cases, _bn_reference, rtol=1e-4),
-        "q3": FunctionQuestion("retain_targets", _retain_targets_cases, distill.soft_targets_without, atol=1e-6),
+        "q3": FunctionQuestion("retain_targets", _retain_targets_cases, losses.soft_targets_without, atol=1e-6),
         "q4": ResultQuestion("cnn_bn", conditions),
     },
     headlines=HEADLINES,

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..config import Profile
-from ..methods import distill
+from ..methods import distill, losses
 from ..metrics import largest_class_drop
 from .base import (
     Condition,
@@ -71,7 +71,7 @@ def _teacher_targets_cases(gen: torch.Generator) -> list[dict]:
 
 
 def _teacher_targets_reference(logits: torch.Tensor, T: float, forget: int, to: int) -> torch.Tensor:
-    return distill.move_class_mass(distill.soft_targets(logits, T), forget, to)
+    return distill.move_class_mass(losses.soft_targets(logits, T), forget, to)
 
 
 HEADLINES = (
