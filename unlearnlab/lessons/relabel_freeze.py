@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from .. import zoo
 from ..config import Profile
-from ..data import TensorData, relabel
+from ..data import Splits, TensorData, class_splits, concat, make_loader, relabel, relabelled_training_set
 from ..methods import relabel as relabel_method
-from ..metrics import largest_class_drop
+from ..methods.base import clone
+from ..metrics import UnlearningReport, evaluate, js_divergence, largest_class_drop, report_table
+from ..plots import plot_confusion, plot_per_class
+from ..training import fit
 from .base import (
     Condition,
     FunctionQuestion,
@@ -80,6 +86,102 @@ def conditions(model: nn.Module, profile: Profile, device: torch.device | str = 
             unit="points",
         ),
     ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The notebook's setting, runs and figures
+
+
+def original(profile: Profile, seed: int, device: torch.device | str) -> tuple[nn.Module, Splits]:
+    """The original cnn_bn (cached by the zoo) and the class-6 splits of the profile's training subset."""
+    model = zoo.pretrained("cnn_bn", profile, seed=seed, device=device)
+    return model, class_splits([FORGET], train_subset=profile.train_subset, seed=seed)
+
+
+def retrained(profile: Profile, seed: int, device: torch.device | str) -> nn.Module:
+    """The gold standard: cnn_bn retrained from scratch without any 6 (cached by the zoo)."""
+    return zoo.retrained((FORGET,), "cnn_bn", profile, seed=seed, device=device)
+
+
+def report(model: nn.Module, device: torch.device | str) -> UnlearningReport:
+    """``model`` on the real test set: original labels, and the modified ones (every 6 counted right as 3)."""
+    return report_on_test(model, (FORGET,), {FORGET: TAUGHT_AS}, device)
+
+
+def finetune_config(profile: Profile) -> relabel_method.Config:
+    """The relabel-and-fine-tune settings of ``profile`` (Q3's ``cfg``)."""
+    return for_profile(relabel_method.CONFIGS, profile)
+
+
+def relabelled_train(splits: Splits) -> TensorData:
+    """Retain and forget training images together, every 6 labelled 3."""
+    return relabelled_training_set(splits, {FORGET: TAUGHT_AS})
+
+
+def class_counts_text(splits: Splits, relabelled: TensorData) -> str:
+    """Images per class before and after the relabelling: class 3 doubles, class 6 empties."""
+    before = concat(splits.retain, splits.forget).class_counts()
+    return f"images per class before: {before}\nimages per class after:  {relabelled.class_counts()}"
+
+
+class FreezeProbe(NamedTuple):
+    """A copy of the model frozen by a freezing function, then fine-tuned for a few steps (what Q2's check reads)."""
+
+    model: nn.Module  # the fine-tuned copy
+    trainable: list[str]  # what the freezing function returned
+    frozen_before: dict[str, torch.Tensor]  # every frozen parameter before fine-tuning (copies)
+    head_before: torch.Tensor  # fc3.weight before fine-tuning (a copy)
+    after: dict[str, nn.Parameter]  # every parameter after fine-tuning
+
+
+def probe_freezing(
+    freeze: Callable[[nn.Module], list[str]],
+    model: nn.Module,
+    data: TensorData,
+    seed: int,
+    device: torch.device | str,
+    images: int = 512,
+) -> FreezeProbe:
+    """Freeze a copy of ``model`` with ``freeze(copy)`` and fine-tune it one epoch on ``images`` of ``data``."""
+    probe = clone(model)
+    trainable = freeze(probe)
+    frozen_before = {n: p.detach().clone() for n, p in probe.named_parameters() if not p.requires_grad}
+    head_before = probe.fc3.weight.detach().clone()
+    loader = make_loader(data.subset(slice(0, images)), 64, shuffle=True, seed=seed)
+    fit(probe, loader, num_epochs=1, lr=1e-2, device=device)
+    return FreezeProbe(probe, trainable, frozen_before, head_before, dict(probe.named_parameters()))
+
+
+def results_text(before: UnlearningReport, after: UnlearningReport, gold: UnlearningReport) -> str:
+    """The three models side by side, and the largest fall of another class below both references."""
+    table = report_table({"original": before, "relabel + frozen": after, "retrained from scratch": gold})
+    drop, worst = largest_class_drop(after, [before, gold], skip=[FORGET])
+    return (
+        f"{table}\nlargest drop on another class below both the original and the retrained model: "
+        f"{drop:.2f} points (class {worst})"
+    )
+
+
+def confusion_figure(model: nn.Module, splits: Splits, device: torch.device | str, title: str) -> Figure:
+    """``model``'s confusion matrix on the test set."""
+    return plot_confusion(evaluate(model, make_loader(splits.test), device).confusion, title)
+
+
+def per_class_figure(before: UnlearningReport, after: UnlearningReport, gold: UnlearningReport) -> Figure:
+    """Per-class accuracy of the original, the relabelled and the retrained model, classes 3 and 6 shaded."""
+    series = {"original": before.per_class, "relabel + frozen": after.per_class, "retrained": gold.per_class}
+    return plot_per_class(series, "accuracy per class, original labels", highlight=[FORGET, TAUGHT_AS])
+
+
+def distances_text(
+    model: nn.Module, unlearned: nn.Module, gold: nn.Module, splits: Splits, device: torch.device | str
+) -> str:
+    """JS divergence of the original's and the relabelled model's outputs to the retrained model's, on test 6s."""
+    sixes = make_loader(splits.test_forget)
+    return "\n".join(
+        f"{name:17s} JS divergence to the retrained model on test 6s: {js_divergence(net, gold, sixes, device):.3f}"
+        for name, net in (("original", model), ("relabel + frozen", unlearned))
+    )
 
 
 HEADLINES = (
