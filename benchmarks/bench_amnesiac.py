@@ -1,7 +1,7 @@
 """Benchmark: amnesiac and partial amnesiac unlearning (notebook 07), storage against accuracy.
 
 Run: ``python benchmarks/bench_amnesiac.py --profile quick`` (CPU) or ``--profile full`` (GPU).
-Writes ``benchmarks/results/amnesiac_<profile>.json``. The notebook's ledger runs (``ledger.notebook_setups``:
+Writes ``benchmarks/results/amnesiac_<profile>.json``. The notebook's ledger runs (``lessons.amnesiac.ledger_setups``:
 the course CNN, LeNet-5 and the MLP with plain SGD, the CNN with Adam; all other classes plus a few hundred 6s,
 which are the forget set, dealt into 10 % of the batches), cached like the notebook's. For each architecture:
 the original and the model retrained without the forget images (same initial weights, same batches), the full
@@ -21,10 +21,11 @@ from dataclasses import asdict
 import torch
 from common import write_results
 
-from unlearnlab.config import resolve
+from unlearnlab.config import Profile, resolve
 from unlearnlab.course.run import environment
+from unlearnlab.lessons import amnesiac as lesson
 from unlearnlab.methods import amnesiac
-from unlearnlab.methods.ledger import ledger_run, notebook_setups
+from unlearnlab.methods.ledger import ledger_run
 from unlearnlab.training import pick_device
 
 FRACTIONS = {
@@ -34,27 +35,27 @@ FRACTIONS = {
 OUTPUT_LAYER = {"cnn": ("fc3",), "lenet5": ("fc3",), "mlp": ("net.5",)}
 
 
-def bench(profile: str, device: torch.device) -> dict:
+def bench(profile: Profile, device: torch.device) -> dict:
     """Every measurement of the sweep, as plain data."""
     results: dict = {}
-    for name, setup in notebook_setups(profile).items():
+    for name, setup in lesson.ledger_setups(profile).items():
         start = time.perf_counter()
         run = ledger_run(setup, device)
         load_seconds = time.perf_counter() - start
         rows = [
-            amnesiac.measure(run, run.model, "original", seconds=run.seconds, device=device),
-            amnesiac.measure(run, run.retrained, "retrained", seconds=run.retrain_seconds, device=device),
+            lesson.measure(run, run.model, "original", seconds=run.seconds, device=device),
+            lesson.measure(run, run.retrained, "retrained", seconds=run.retrain_seconds, device=device),
         ]
         repaired = amnesiac.unlearn(
             run.model, run.data.splits, amnesiac.Config(repair_epochs=1, fraction=1.0), ledger=run.ledger, device=device
         )
         rows.append(
-            amnesiac.measure(
+            lesson.measure(
                 run, repaired.model, "full + 1 repair epoch", repaired.cost.stored_bytes, repaired.cost.seconds, device
             )
         )
-        rows += amnesiac.sweep(run, FRACTIONS[profile], device=device)
-        for row in amnesiac.sweep(run, (1.0, 0.1, 0.01), layers=OUTPUT_LAYER[setup.model], device=device):
+        rows += lesson.sweep(run, FRACTIONS[profile.name], device=device)
+        for row in lesson.sweep(run, (1.0, 0.1, 0.01), layers=OUTPUT_LAYER[setup.model], device=device):
             row.name = f"output layer, {row.name}"
             rows.append(row)
         full = amnesiac.unlearn(run.model, run.data.splits, amnesiac.Config(fraction=1.0), ledger=run.ledger)
@@ -65,11 +66,11 @@ def bench(profile: str, device: torch.device) -> dict:
             "ledger_bytes": run.ledger.nbytes,
             "bytes_per_step": run.ledger.bytes_per_step(),
             "cache_load_seconds": load_seconds,
-            "undo_distance_ratio": amnesiac.relative_distance(full.model, run.retrained, run.model),
+            "undo_distance_ratio": lesson.relative_distance(full.model, run.retrained, run.model),
             "rows": [asdict(r) for r in rows],
         }
         print(name, flush=True)
-        print(amnesiac.outcome_table(rows), flush=True)
+        print(lesson.outcome_table(rows), flush=True)
     return results
 
 
@@ -78,13 +79,13 @@ def main() -> None:
     parser.add_argument("--profile", default="quick", choices=["quick", "full"])
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    profile, device = resolve(args.profile).name, pick_device(args.device)
+    profile, device = resolve(args.profile), pick_device(args.device)
     start = time.perf_counter()
     results = bench(profile, device)
     out = write_results(
-        f"amnesiac_{profile}",
+        f"amnesiac_{profile.name}",
         {
-            "profile": profile,
+            "profile": profile.name,
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(),

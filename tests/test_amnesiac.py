@@ -1,6 +1,5 @@
-"""Amnesiac and partial amnesiac unlearning: the ledger, top-k compression, the undo, partial updates."""
-
-from dataclasses import replace
+"""Amnesiac and partial amnesiac unlearning: the ledger, top-k compression, the undo, partial updates (the lesson's
+studies are tested in test_lesson_amnesiac.py)."""
 
 import pytest
 import torch
@@ -129,7 +128,7 @@ def test_partial_ledger_bytes_and_layers():
         A.partial_ledger(ledger, 0.1, layers=["fc9"])
 
 
-TINY_SETUP = replace(L.SETUPS["quick"], model="mlp", others=600, forget_size=40, num_epochs=1, batch_size=32)
+TINY_SETUP = L.LedgerSetup(model="mlp", others=600, forget_size=40, num_epochs=1, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -156,10 +155,6 @@ def test_ledger_run_trains_once_then_loads_the_same_run(tmp_path, monkeypatch):
     assert (again.seconds, again.retrain_seconds) == (first.seconds, first.retrain_seconds)
 
 
-def test_ledger_keys_stay_those_of_the_cached_runs():
-    assert L.SETUPS["quick"].key() == "b21e7c019bbe7838" and L.SETUPS["full"].key() == "1d42e0a80d3e2719"
-
-
 def test_tiny_run_records_only_batches_with_forget_images_and_the_unlearn_contract(tiny_run):
     ledger = tiny_run.ledger
     n = len(tiny_run.data.splits.retain) + len(tiny_run.data.splits.forget)
@@ -170,11 +165,3 @@ def test_tiny_run_records_only_batches_with_forget_images_and_the_unlearn_contra
     assert result.cost.stored_bytes == ledger.nbytes == 3 * 535_818 * 4  # 3 steps of the MLP's float32 weights
     partial = A.unlearn(tiny_run.model, tiny_run.data.splits, "quick", ledger=ledger, device="cpu")
     assert partial.cost.stored_bytes == A.partial_ledger(ledger, 0.1).nbytes and partial.fraction == 0.1
-
-
-def test_explore_reports_the_measured_partial_and_full_undo(tiny_run):
-    text = A.explore(tiny_run, 0.05, device="cpu")
-    full, partial = A.sweep(tiny_run, [1.0, 0.05], device="cpu")
-    assert f"| top 5 % per layer | {partial.stored_bytes / 1e6:.2f} MB | {100 * partial.forget_acc:.2f} |" in text
-    assert f"| full ledger | {full.stored_bytes / 1e6:.2f} MB |" in text
-    assert f"{full.stored_bytes / partial.stored_bytes:.1f} times smaller" in text

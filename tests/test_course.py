@@ -20,9 +20,9 @@ from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import referee as R
 from unlearnlab.course.run import run_all
 from unlearnlab.course.sandbox import bwrap_works
+from unlearnlab.lessons.amnesiac import ledger_runs
 from unlearnlab.lessons.base import FunctionQuestion, Lesson
 from unlearnlab.lessons.catalog import LESSONS
-from unlearnlab.methods.ledger import ledger_run, notebook_setups
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -385,7 +385,7 @@ def _zoo_models(exercise: str, profile) -> list[torch.nn.Module]:
     if exercise == "06_mia_pruning":
         return [zoo.get_spec(spec, "cpu").model for spec in zoo.memorising_specs(profile)]
     if exercise == "07_amnesiac":
-        run = ledger_run(notebook_setups(profile)["cnn"], "cpu")
+        run = ledger_runs(profile, "cpu")["cnn"]
         return [run.model, run.retrained]
     return list(compare.capstone_yardstick(profile, "cpu").zoo_models)
 

@@ -1,15 +1,33 @@
-"""Lesson 07 (``07_amnesiac``): amnesiac unlearning, full and partial (top-k of each stored update)."""
+"""Lesson 07 (``07_amnesiac``): amnesiac unlearning, full and partial (top-k of each stored update).
+
+Everything notebook 07 runs and shows, on top of :mod:`unlearnlab.methods.amnesiac` (the undo) and
+:mod:`unlearnlab.methods.ledger` (training with a ledger, cached): the setting per profile (the ledger runs of
+three architectures and of the CNN with Adam), Q3's bars, the questions and headlines, the studies (each returns
+its measured :class:`Outcome` rows) and the figure.
+
+The notebook imports this module as ``amnesiac``: Q3 calls ``amnesiac.unlearn`` with :class:`Config`, the method's
+own, re-exported here. The method's module itself is kept under a private name, because its ``top_k_update`` and
+``subtract_updates`` are the references of Q1 and Q2, which the student writes.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from ..config import Profile
-from ..methods import amnesiac
-from ..methods.ledger import ledger_run, notebook_setups
+from ..data import Splits, make_loader, stratified_subset
+from ..methods import amnesiac as _method
+from ..methods import gradient_ascent, relabel
+from ..methods.amnesiac import Config, partial_update, unlearn
+from ..methods.ledger import LedgerRun, LedgerSetup, ledger_run
+from ..metrics import evaluate, unlearning_report
+from ..mia import N_SPLITS, mia_score
+from ..plots import CourseFigure
 from .base import (
     Bar,
     Condition,
@@ -25,6 +43,375 @@ from .base import (
     report_on_test,
     same_weights,
 )
+
+# ----------------------------------------------------------------------------------------------------------
+# The setting
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Notebook 07's runs in one profile."""
+
+    ledger: LedgerSetup  # every ledger run's recipe (the architecture and the optimiser are set per run)
+    retain_sample: int  # stratified retain images that label flipping fine-tunes on (and the quick repair)
+    repair_on_sample: bool  # the repair epoch runs over the retain sample (True) or every retain image (False)
+
+
+SETTINGS = {
+    "quick": Setting(LedgerSetup(), retain_sample=3_000, repair_on_sample=True),
+    "full": Setting(
+        LedgerSetup(others=None, num_epochs=4, test_subset=None), retain_sample=3_000, repair_on_sample=False
+    ),
+}
+
+ARCHITECTURES = ("cnn", "lenet5", "mlp")  # seed 004's MLP and LeNet, and the course CNN in place of its ResNet-9
+SWEEP = {"cnn": (1.0, 0.1, 0.01, 0.001, 0.0003), "lenet5": (1.0, 0.01, 0.001), "mlp": (1.0, 0.01, 0.001)}
+LAYER_CHOICES = ((("fc3",), 1.0), (("fc3",), 0.01), (("conv1", "conv2"), 0.01))  # (layers undone, kept fraction)
+GAP_RUNS = ("cnn", "cnn, Adam")  # the same CNN trained with plain SGD and with Adam
+RELABEL = relabel.Config(trainable=("conv1", "conv2", "fc1", "fc2", "fc3"), num_epochs=1)  # label flipping
+GRADIENT_ASCENT = gradient_ascent.Config(num_epochs=3, lr=1e-3)
+PARTIAL_FRACTIONS = (0.1, 0.01)  # the top-k of a method's change kept per layer (section 7)
+
+
+def ledger_setups(profile: Profile) -> dict[str, LedgerSetup]:
+    """Every ledger run the lesson loads: each architecture with plain SGD, and the CNN with Adam."""
+    base = for_profile(SETTINGS, profile).ledger
+    setups = {arch: replace(base, model=arch) for arch in ARCHITECTURES}
+    return {**setups, "cnn, Adam": replace(base, optimizer="adam", lr=1e-3)}
+
+
+def ledger_runs(profile: Profile, device: torch.device | str = "cpu") -> dict[str, LedgerRun]:
+    """Every ledger run of the lesson, by name: trained once, then loaded from the cache."""
+    return {name: ledger_run(setup, device) for name, setup in ledger_setups(profile).items()}
+
+
+def warm_cache(profile: Profile) -> None:
+    """Train and cache every ledger run the lesson loads (before grading, whose sandbox cannot write)."""
+    for setup in ledger_setups(profile).values():
+        ledger_run(setup)
+
+
+def retain_sample(splits: Splits, size: int, seed: int = 0) -> Splits:
+    """``splits`` with the retain set cut to a stratified sample of ``size`` images (the forget set whole)."""
+    return replace(splits, retain=stratified_subset(splits.retain, size, seed=seed))
+
+
+def describe_run(run: LedgerRun) -> str:
+    """The run's setup, its training data, the share of recorded steps and the training times, as text."""
+    setup, ledger, splits = run.setup, run.ledger, run.data.splits
+    return "\n".join(
+        [
+            str(setup),
+            f"training images: {len(splits.retain):,} of other classes + {len(splits.forget)} of class "
+            f"{setup.forget_class} (the forget set); {len(run.data.held_out):,} training 6s held out",
+            f"recorded steps: {len(ledger.steps)} of {ledger.total_steps} "
+            f"({100 * len(ledger.steps) / ledger.total_steps:.1f} %), training {run.seconds:.0f} s, "
+            f"retraining without the forget set {run.retrain_seconds:.0f} s",
+        ]
+    )
+
+
+def storage_bill(run: LedgerRun, runs: Mapping[str, LedgerRun]) -> str:
+    """What ``run``'s ledger stores per layer and in all, then every run's bill, as text (float32 throughout)."""
+    ledger = run.ledger
+    lines = [
+        f"{name:12s} {t.numel() * t.element_size() / 1e3:10.1f} kB per step" for name, t in ledger.updates[0].items()
+    ]
+    lines.append(
+        f"one step: {ledger.bytes_per_step() / 1e6:.2f} MB; the ledger: {len(ledger.steps)} steps, "
+        f"{ledger.nbytes / 1e6:.1f} MB"
+    )
+    for name, r in runs.items():
+        lines.append(
+            f"{name:10s}: {r.ledger.bytes_per_step() / 1e6:.2f} MB per step, {r.ledger.nbytes / 1e6:.1f} MB in all"
+        )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Measuring: accuracies, membership inference, bytes
+
+
+@dataclass
+class Outcome:
+    """One model of a ledger run measured: accuracies in [0, 1], the MIA score, bytes stored, seconds."""
+
+    name: str
+    forget_acc: float  # the forget set itself (training images of the forget class that were trained on)
+    test_forget_acc: float  # test images of the forget class
+    retain_acc: float  # test images of every other class
+    mia: float  # simple_mia: forget set (members) against held-out training images of the same class
+    stored_bytes: int
+    seconds: float
+
+
+def measure(
+    run: LedgerRun,
+    model: nn.Module,
+    name: str,
+    stored_bytes: int = 0,
+    seconds: float = 0.0,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> Outcome:
+    """Evaluate ``model`` on the run's forget set, test classes and membership inference."""
+    splits = run.data.splits
+    report = unlearning_report(model, splits.test, splits.forget_classes, device=device)
+    forget_acc = evaluate(model, make_loader(splits.forget), device).accuracy
+    mia = mia_score(model, splits.forget, run.data.held_out, device=device, seed=seed)
+    return Outcome(name, forget_acc, report.forget_acc, report.retain_acc, mia, stored_bytes, seconds)
+
+
+def reference_outcomes(run: LedgerRun, device: torch.device | str = "cpu") -> tuple[Outcome, Outcome]:
+    """The run's original and retrained models, measured: the rows every table compares with."""
+    original = measure(run, run.model, "original", device=device)
+    retrained = measure(
+        run, run.retrained, "retrained without the forget set", seconds=run.retrain_seconds, device=device
+    )
+    return original, retrained
+
+
+def undo_outcome(
+    run: LedgerRun,
+    config: Config,
+    name: str,
+    splits: Splits | None = None,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> Outcome:
+    """:func:`unlearn` on the run's model with its ledger (a repair over ``splits``, default the run's), measured."""
+    result = unlearn(run.model, splits or run.data.splits, config, ledger=run.ledger, device=device, seed=seed)
+    return measure(run, result.model, name, result.cost.stored_bytes, result.cost.seconds, device)
+
+
+def outcome_table(outcomes: Sequence[Outcome]) -> str:
+    """A Markdown table of measured outcomes (accuracies in percent, bytes in MB)."""
+    rows = [
+        "| model | stored MB | forget set % | test forget class % | retain % | MIA | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        rows.append(
+            f"| {o.name} | {o.stored_bytes / 1e6:.3f} | {100 * o.forget_acc:.2f} | {100 * o.test_forget_acc:.2f} | "
+            f"{100 * o.retain_acc:.2f} | {o.mia:.3f} | {o.seconds:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def relative_distance(model: nn.Module, target: nn.Module, start: nn.Module) -> float:
+    """||theta_model - theta_target|| / ||theta_start - theta_target|| over every parameter: 0 means ``model``
+    reached ``target``, 1 that it is as far from it as ``start`` was."""
+
+    def gap(a: nn.Module) -> float:
+        pairs = zip(a.parameters(), target.parameters())
+        return float(sum(((p.detach().cpu() - q.detach().cpu()) ** 2).sum() for p, q in pairs) ** 0.5)
+
+    base = gap(start)
+    if base == 0:
+        raise ValueError("start and target are the same weights: the ratio is undefined")
+    return gap(model) / base
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The studies of the notebook, one per section
+
+
+@dataclass
+class UndoStudy:
+    """Section 3: the full undo without and with a repair epoch, and the top 0.1 % undo with the same repair."""
+
+    full: Outcome
+    repaired: Outcome
+    partial_repaired: Outcome
+    repair_images: int  # retain images the repair epoch ran over
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        """The three rows, in the order above."""
+        return [self.full, self.repaired, self.partial_repaired]
+
+
+def undo_study(run: LedgerRun, profile: Profile, device: torch.device | str = "cpu", seed: int = 0) -> UndoStudy:
+    """The full ledger undone, then repaired by one epoch (Graves et al.), and a repaired partial undo; the repair
+    runs over the profile's retain sample or every retain image (:class:`Setting`)."""
+    setting = for_profile(SETTINGS, profile)
+    splits = run.data.splits
+    repair = retain_sample(splits, setting.retain_sample, seed) if setting.repair_on_sample else splits
+    return UndoStudy(
+        undo_outcome(run, Config(fraction=1.0), "full ledger, no repair", device=device, seed=seed),
+        undo_outcome(run, Config(fraction=1.0, repair_epochs=1), "full ledger + 1 epoch repair", repair, device, seed),
+        undo_outcome(run, Config(fraction=0.001, repair_epochs=1), "top 0.1 % + 1 epoch repair", repair, device, seed),
+        len(repair.retain),
+    )
+
+
+@dataclass
+class GapStudy:
+    """Section 4: each run's original, full undo and retrained model, and the undo's relative distance."""
+
+    rows: list[Outcome]
+    ratios: dict[str, float]  # run name -> ||undo - retrained|| / ||original - retrained||
+
+    def text(self) -> str:
+        """One line per run, as the notebook prints it."""
+        return "\n".join(
+            f"{name}: distance of the undone model to the retrained one, relative to the original's: {gap:.2f}"
+            for name, gap in self.ratios.items()
+        )
+
+
+def undo_gaps(
+    runs: Mapping[str, LedgerRun], device: torch.device | str = "cpu", names: Sequence[str] = GAP_RUNS
+) -> GapStudy:
+    """How far the full undo of each named run lands from its retrained model (plain SGD against Adam)."""
+    rows, ratios = [], {}
+    for name in names:
+        r = runs[name]
+        undone_model = unlearn(r.model, r.data.splits, Config(fraction=1.0), ledger=r.ledger, device=device).model
+        ratios[name] = relative_distance(undone_model, r.retrained, r.model)
+        rows += [
+            measure(r, r.model, f"{name}: original", device=device),
+            measure(r, undone_model, f"{name}: full undo", device=device),
+            measure(r, r.retrained, f"{name}: retrained", device=device),
+        ]
+    return GapStudy(rows, ratios)
+
+
+def sweep(
+    run: LedgerRun,
+    fractions: Sequence[float],
+    layers: Sequence[str] | None = None,
+    device: torch.device | str = "cpu",
+) -> list[Outcome]:
+    """Partial amnesiac unlearning (no repair) at each fraction, measured; the full ledger is fraction 1.0."""
+    layers = None if layers is None else tuple(layers)
+    return [undo_outcome(run, Config(fraction=f, layers=layers), f"k = {f:g}", device=device) for f in fractions]
+
+
+@dataclass
+class SweepStudy:
+    """Section 5: the partial undo's sweep over the kept fraction, per architecture, and its retrained model."""
+
+    curves: dict[str, list[Outcome]]  # architecture -> one outcome per fraction
+    retrained: dict[str, Outcome]  # architecture -> its model retrained without the forget images
+
+
+def sweep_study(
+    runs: Mapping[str, LedgerRun],
+    device: torch.device | str = "cpu",
+    fractions: Mapping[str, Sequence[float]] = SWEEP,
+) -> SweepStudy:
+    """:func:`sweep` on each architecture's run at its ``fractions``, with the retrained models to compare."""
+    curves = {arch: sweep(runs[arch], fs, device=device) for arch, fs in fractions.items()}
+    retrained = {arch: measure(runs[arch], runs[arch].retrained, "retrained", device=device) for arch in fractions}
+    return SweepStudy(curves, retrained)
+
+
+def layer_study(
+    run: LedgerRun,
+    device: torch.device | str = "cpu",
+    choices: Sequence[tuple[tuple[str, ...], float]] = LAYER_CHOICES,
+) -> list[Outcome]:
+    """The undo restricted to some layers, at a kept fraction each (seed 004's layer-wise pruning)."""
+    return [
+        undo_outcome(run, Config(fraction=f, layers=layers), f"{'+'.join(layers)}, k = {f:g}", device=device)
+        for layers, f in choices
+    ]
+
+
+def explore(run: LedgerRun, fraction: float, device: torch.device | str = "cpu") -> str:
+    """The explorer's view at ``fraction``: a Markdown table of the partial undo against the full ledger."""
+    full, partial = sweep(run, [1.0, fraction], device=device)
+    rows = [
+        f"| | stored | forget set % | test {run.setup.forget_class}s % | retain % | MIA |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, o in ((f"top {100 * fraction:g} % per layer", partial), ("full ledger", full)):
+        rows.append(
+            f"| {label} | {o.stored_bytes / 1e6:.2f} MB | {100 * o.forget_acc:.2f} | "
+            f"{100 * o.test_forget_acc:.2f} | {100 * o.retain_acc:.2f} | {o.mia:.3f} |"
+        )
+    ratio = full.stored_bytes / max(1, partial.stored_bytes)
+    return "\n".join(rows) + f"\n\nThe partial ledger is {ratio:.1f} times smaller than the full one."
+
+
+def best_partial(curve: Sequence[Outcome], retrained: Outcome) -> Outcome:
+    """The sweep's outcome closest to the retrained model's retain accuracy with the fewest forget-class hits."""
+    return min(curve, key=lambda o: abs(o.retain_acc - retrained.retain_acc) + o.test_forget_acc)
+
+
+def mia_group_size(run: LedgerRun) -> int:
+    """Images per group of the run's membership inference: forgotten 6s against as many held-out ones."""
+    return min(len(run.data.splits.forget), len(run.data.held_out))
+
+
+def mia_band(run: LedgerRun, retrained: Outcome) -> tuple[float, float]:
+    """The retrained model's simple_mia score, plus or minus the largest standard deviation the score can have on
+    the run's m images per group."""
+    m = mia_group_size(run)
+    half_width = 0.5 / (-(-2 * m // 10)) ** 0.5  # 0.5 / sqrt(ceil(0.2 m)), the bound of one of the N_SPLITS splits
+    return (retrained.mia - half_width, retrained.mia + half_width)
+
+
+def mia_report(run: LedgerRun, retrained: Outcome, outcomes: Sequence[Outcome]) -> str:
+    """The retrained band and, per outcome, its simple_mia score and whether it falls inside, as text."""
+    low, high = mia_band(run, retrained)
+    lines = [f"{N_SPLITS} splits of {2 * mia_group_size(run)} images; retrained band {low:.3f} .. {high:.3f}"]
+    for o in outcomes:
+        lines.append(f"{o.name:38s} MIA {o.mia:.3f} {'inside' if low <= o.mia <= high else 'outside'} the band")
+    return "\n".join(lines)
+
+
+def partial_update_study(
+    run: LedgerRun, profile: Profile, device: torch.device | str = "cpu", seed: int = 0
+) -> list[Outcome]:
+    """Section 7: label flipping (on the retain sample) and gradient ascent, each in full and with only the top
+    :data:`PARTIAL_FRACTIONS` of its change of the weights per layer (seed 004's partial update)."""
+    splits = run.data.splits
+    sample = retain_sample(splits, for_profile(SETTINGS, profile).retain_sample, seed)
+    methods = {
+        "label flipping": relabel.unlearn(run.model, sample, RELABEL, device=device, seed=seed),
+        "gradient ascent": gradient_ascent.unlearn(run.model, splits, GRADIENT_ASCENT, device=device, seed=seed),
+    }
+    rows = []
+    for name, result in methods.items():
+        rows.append(measure(run, result.model, f"{name}, full update", seconds=result.cost.seconds, device=device))
+        for fraction in PARTIAL_FRACTIONS:
+            mixed = partial_update(run.model, result.model, fraction)
+            rows.append(measure(run, mixed, f"{name}, top {100 * fraction:g} % per layer", device=device))
+    return rows
+
+
+def plot_tradeoff(curves: Mapping[str, Sequence[Outcome]], retrained: Mapping[str, Outcome], title: str = "") -> Figure:
+    """Storage against retain accuracy (left) and forget-class test accuracy (right), one line per architecture.
+
+    Each line is a sweep over the kept fraction; its rightmost point, drawn as a square, is the full ledger. The
+    dashed line of the same colour is that architecture's model retrained without the forget images.
+    """
+    fig = CourseFigure(figsize=(9, 3.4))
+    axes = fig.subplots(1, 2)
+    for i, (arch, outcomes) in enumerate(curves.items()):
+        ordered = sorted(outcomes, key=lambda o: o.stored_bytes)
+        mb = [o.stored_bytes / 1e6 for o in ordered]
+        for ax, field in zip(axes, ("retain_acc", "test_forget_acc")):
+            values = [100 * getattr(o, field) for o in ordered]
+            ax.plot(mb, values, marker="o", color=f"C{i}", label=arch)
+            ax.scatter(mb[-1:], values[-1:], marker="s", s=80, facecolors="none", edgecolors=f"C{i}")
+            if arch in retrained:
+                ax.axhline(100 * getattr(retrained[arch], field), color=f"C{i}", ls="--", lw=1)
+    axes[0].set(ylabel="retain accuracy % (test)")
+    axes[1].set(ylabel="forget-class accuracy % (test)")
+    for ax in axes:
+        ax.set(xscale="log", xlabel="stored updates (MB, log scale)")
+    axes[0].legend(fontsize=8, title="square: full ledger\ndashed: retrained", title_fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Q3's bars and conditions, the function questions, the headlines
 
 
 @dataclass(frozen=True)
@@ -45,7 +432,7 @@ BARS = {"quick": Bars(0.95, 0.01), "full": Bars(0.985, 0.01)}
 def conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> list[Condition]:
     """Q3: the CNN of the ledger run forgets its class with a partial undo and keeps the rest."""
     bars = for_profile(BARS, profile)
-    run = ledger_run(notebook_setups(profile)["cnn"], device)
+    run = ledger_run(ledger_setups(profile)["cnn"], device)
     after = report_on_test(model, (run.setup.forget_class,), None, device)
     return [
         Condition(
@@ -68,12 +455,6 @@ def _undo_cases(gen: torch.Generator) -> list[dict]:
     updates = [{"fc.weight": randn(gen, 3, 4, scale=0.1), "fc.bias": randn(gen, 3, scale=0.1)} for _ in range(3)]
     updates.append({"fc.weight": randn(gen, 3, 4, scale=0.1)})  # a step may name only some parameters
     return [{"args": [state, updates]}, {"args": [state, updates[:1]]}, {"args": [state, []]}]
-
-
-def warm_cache(profile: Profile) -> None:
-    """Train and cache every ledger run the lesson loads (before grading, whose sandbox cannot write)."""
-    for setup in notebook_setups(profile).values():
-        ledger_run(setup)
 
 
 HEADLINES = (
@@ -148,8 +529,8 @@ HEADLINES = (
 LESSON = Lesson(
     stem="07_amnesiac",
     questions={
-        "q1": FunctionQuestion("top_k_update", _top_k_cases, amnesiac.top_k_update),
-        "q2": FunctionQuestion("undo_updates", _undo_cases, amnesiac.subtract_updates),
+        "q1": FunctionQuestion("top_k_update", _top_k_cases, _method.top_k_update),
+        "q2": FunctionQuestion("undo_updates", _undo_cases, _method.subtract_updates),
         "q3": ResultQuestion("cnn", conditions),
     },
     headlines=HEADLINES,

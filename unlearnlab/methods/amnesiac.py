@@ -6,6 +6,8 @@ retain data. The partial version keeps, per layer, only the top ``fraction`` of 
 magnitude (stored as float16 values and int32 indices) or only chosen layers, and needs no repair (seed 004).
 :func:`partial_update` applies the same layer-wise top-k to any method's change of the weights, e.g. label
 flipping or gradient ascent (seed 004's second method).
+
+The algorithms only: notebook 07's setting, studies and figures are :mod:`unlearnlab.lessons.amnesiac`.
 """
 
 from __future__ import annotations
@@ -14,17 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
-from ..config import Profile
 from ..data import Splits, make_loader
-from ..metrics import evaluate, unlearning_report
-from ..mia import mia_score
-from ..plots import CourseFigure
-from ..training import fit, pick_device
+from ..training import fit
 from .base import Cost, UnlearningResult, clone, pick_config, timed
-from .ledger import Ledger, LedgerRun, Update, ledger_run, notebook_setups
+from .ledger import Ledger, Update
 
 VALUE_BYTES, INDEX_BYTES = 2, 4  # a kept entry is stored as a float16 value and an int32 flat index
 
@@ -214,132 +211,3 @@ def partial_update(
             if _selected(name, layers):
                 p.add_(top_k_update(new[name].detach().to(p.device) - p, fraction))
     return mixed.eval()
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Measuring: accuracies, membership inference, bytes
-
-
-@dataclass
-class Outcome:
-    """One model of a ledger run measured: accuracies in [0, 1], the MIA score, bytes stored, seconds."""
-
-    name: str
-    forget_acc: float  # the forget set itself (training images of the forget class that were trained on)
-    test_forget_acc: float  # test images of the forget class
-    retain_acc: float  # test images of every other class
-    mia: float  # simple_mia: forget set (members) against held-out training images of the same class
-    stored_bytes: int
-    seconds: float
-
-
-def measure(
-    run: LedgerRun,
-    model: nn.Module,
-    name: str,
-    stored_bytes: int = 0,
-    seconds: float = 0.0,
-    device: str | torch.device = "auto",
-    seed: int = 0,
-) -> Outcome:
-    """Evaluate ``model`` on the run's forget set, test classes and membership inference."""
-    device = pick_device(device)
-    splits = run.data.splits
-    report = unlearning_report(model, splits.test, splits.forget_classes, device=device)
-    forget_acc = evaluate(model, make_loader(splits.forget), device).accuracy
-    mia = mia_score(model, splits.forget, run.data.held_out, device=device, seed=seed)
-    return Outcome(name, forget_acc, report.forget_acc, report.retain_acc, mia, stored_bytes, seconds)
-
-
-def sweep(
-    run: LedgerRun,
-    fractions: Sequence[float],
-    layers: Sequence[str] | None = None,
-    device: str | torch.device = "auto",
-) -> list[Outcome]:
-    """Partial amnesiac unlearning (no repair) at each fraction, measured; the full ledger is fraction 1.0."""
-    outcomes = []
-    for fraction in fractions:
-        result = unlearn(run.model, run.data.splits, Config(fraction=fraction, layers=layers), ledger=run.ledger)
-        outcomes.append(
-            measure(run, result.model, f"k = {fraction:g}", result.cost.stored_bytes, result.cost.seconds, device)
-        )
-    return outcomes
-
-
-def explore(run: LedgerRun, fraction: float, device: str | torch.device = "auto") -> str:
-    """The explorer's view at ``fraction``: a Markdown table of the partial undo against the full ledger."""
-    full, partial = sweep(run, [1.0, fraction], device=device)
-    rows = [
-        f"| | stored | forget set % | test {run.setup.forget_class}s % | retain % | MIA |",
-        "|---|---|---|---|---|---|",
-    ]
-    for label, o in ((f"top {100 * fraction:g} % per layer", partial), ("full ledger", full)):
-        rows.append(
-            f"| {label} | {o.stored_bytes / 1e6:.2f} MB | {100 * o.forget_acc:.2f} | "
-            f"{100 * o.test_forget_acc:.2f} | {100 * o.retain_acc:.2f} | {o.mia:.3f} |"
-        )
-    ratio = full.stored_bytes / max(1, partial.stored_bytes)
-    return "\n".join(rows) + f"\n\nThe partial ledger is {ratio:.1f} times smaller than the full one."
-
-
-def relative_distance(model: nn.Module, target: nn.Module, start: nn.Module) -> float:
-    """||theta_model - theta_target|| / ||theta_start - theta_target|| over every parameter: 0 means ``model``
-    reached ``target``, 1 that it is as far from it as ``start`` was."""
-
-    def gap(a: nn.Module) -> float:
-        pairs = zip(a.parameters(), target.parameters())
-        return float(sum(((p.detach().cpu() - q.detach().cpu()) ** 2).sum() for p, q in pairs) ** 0.5)
-
-    base = gap(start)
-    if base == 0:
-        raise ValueError("start and target are the same weights: the ratio is undefined")
-    return gap(model) / base
-
-
-def outcome_table(outcomes: Sequence[Outcome]) -> str:
-    """A Markdown table of measured outcomes (accuracies in percent, bytes in MB)."""
-    rows = [
-        "| model | stored MB | forget set % | test forget class % | retain % | MIA | seconds |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for o in outcomes:
-        rows.append(
-            f"| {o.name} | {o.stored_bytes / 1e6:.3f} | {100 * o.forget_acc:.2f} | {100 * o.test_forget_acc:.2f} | "
-            f"{100 * o.retain_acc:.2f} | {o.mia:.3f} | {o.seconds:.1f} |"
-        )
-    return "\n".join(rows)
-
-
-def plot_tradeoff(curves: Mapping[str, Sequence[Outcome]], retrained: Mapping[str, Outcome], title: str = "") -> Figure:
-    """Storage against retain accuracy (left) and forget-class test accuracy (right), one line per architecture.
-
-    Each line is a sweep over the kept fraction; its rightmost point, drawn as a square, is the full ledger. The
-    dashed line of the same colour is that architecture's model retrained without the forget images.
-    """
-    fig = CourseFigure(figsize=(9, 3.4))
-    axes = fig.subplots(1, 2)
-    for i, (arch, outcomes) in enumerate(curves.items()):
-        ordered = sorted(outcomes, key=lambda o: o.stored_bytes)
-        mb = [o.stored_bytes / 1e6 for o in ordered]
-        for ax, field in zip(axes, ("retain_acc", "test_forget_acc")):
-            values = [100 * getattr(o, field) for o in ordered]
-            ax.plot(mb, values, marker="o", color=f"C{i}", label=arch)
-            ax.scatter(mb[-1:], values[-1:], marker="s", s=80, facecolors="none", edgecolors=f"C{i}")
-            if arch in retrained:
-                ax.axhline(100 * getattr(retrained[arch], field), color=f"C{i}", ls="--", lw=1)
-    axes[0].set(ylabel="retain accuracy % (test)")
-    axes[1].set(ylabel="forget-class accuracy % (test)")
-    for ax in axes:
-        ax.set(xscale="log", xlabel="stored updates (MB, log scale)")
-    axes[0].legend(fontsize=8, title="square: full ledger\ndashed: retrained", title_fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def warm_cache(profile: str | Profile = "auto") -> None:
-    """Train and cache every ledger run notebook 07 loads (before grading, whose sandbox cannot write)."""
-    for setup in notebook_setups(profile).values():
-        ledger_run(setup)

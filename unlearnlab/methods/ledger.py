@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from .. import cache
-from ..config import Profile, resolve
 from ..data import (
     Splits,
     TensorData,
@@ -39,7 +38,8 @@ Update = dict[str, torch.Tensor]  # parameter name -> change of that parameter i
 
 @dataclass(frozen=True)
 class LedgerSetup:
-    """How the ledger-trained base model is trained (its hash names the cache file)."""
+    """How the ledger-trained base model is trained (its hash names the cache file); the defaults are notebook 07's
+    quick setting (``unlearnlab.lessons.amnesiac.SETTINGS``)."""
 
     model: str = "cnn"  # build_model name: "cnn" (the course CNN), "lenet5" or "mlp"
     forget_class: int = 6  # the class whose training images are the forget set (Graves et al.: 3)
@@ -59,28 +59,6 @@ class LedgerSetup:
         """A short stable hash of what decides the weights (not the evaluation sets) and the ledger version."""
         fields = {k: v for k, v in asdict(self).items() if k not in ("held_out", "test_subset")}
         return cache.key(fields, LEDGER_VERSION)
-
-
-SETUPS = {
-    "quick": LedgerSetup(),
-    "full": LedgerSetup(others=None, num_epochs=4, test_subset=None),
-}
-
-
-ARCHITECTURES = ("cnn", "lenet5", "mlp")  # seed 004's MLP and LeNet, and the course CNN in place of its ResNet-9
-
-
-def notebook_setups(profile: str | Profile = "auto") -> dict[str, LedgerSetup]:
-    """Every ledger run notebook 07 loads: each architecture with plain SGD, and the CNN with Adam."""
-    setups = {arch: setup_for(profile, model=arch) for arch in ARCHITECTURES}
-    return {**setups, "cnn, Adam": setup_for(profile, optimizer="adam", lr=1e-3)}
-
-
-def setup_for(profile: str | Profile = "auto", **changes: object) -> LedgerSetup:
-    """The profile's setup, with some fields changed (e.g. ``model="lenet5"``, ``optimizer="adam"``)."""
-    from dataclasses import replace
-
-    return replace(SETUPS[resolve(profile).name], **changes)
 
 
 # ----------------------------------------------------------------------------------------------------------
