@@ -14,21 +14,24 @@ from sklearn.metrics import accuracy_score
 
 from unlearnlab import compare as C
 from unlearnlab.cli import build_parser
+from unlearnlab.compare import run as R
+from unlearnlab.compare import scoring as S
+from unlearnlab.config import QUICK, resolve
 from unlearnlab.data import class_splits, random_splits
 from unlearnlab.methods import registry
 from unlearnlab.methods.base import Cost, UnlearningResult, clone
 from unlearnlab.methods.ledger import Ledger
-from unlearnlab.metrics import activation_distance_probs
+from unlearnlab.metrics import Band, activation_distance_probs, binomial_noise, pareto_front, retrained_band, tug_of_war
 from unlearnlab.mia import simple_mia
 from unlearnlab.models import build_model
 
 
 def test_tug_of_war_is_the_product_of_one_minus_the_gaps():
-    assert C.tug_of_war([0.10, 0.90, 0.80], [0.0, 0.95, 0.85]) == pytest.approx(0.9 * 0.95 * 0.95, abs=1e-12)
-    assert C.tug_of_war([0.0, 0.99, 0.9], [0.0, 0.99, 0.9]) == 1.0
-    assert C.tug_of_war([1.0, 0.0, 0.0], [0.0, 1.0, 1.0]) == 0.0
+    assert tug_of_war([0.10, 0.90, 0.80], [0.0, 0.95, 0.85]) == pytest.approx(0.9 * 0.95 * 0.95, abs=1e-12)
+    assert tug_of_war([0.0, 0.99, 0.9], [0.0, 0.99, 0.9]) == 1.0
+    assert tug_of_war([1.0, 0.0, 0.0], [0.0, 1.0, 1.0]) == 0.0
     with pytest.raises(ValueError, match="as many"):
-        C.tug_of_war([0.1, 0.2], [0.1, 0.2, 0.3])
+        tug_of_war([0.1, 0.2], [0.1, 0.2, 0.3])
 
 
 def test_pareto_front_keeps_the_undominated_points():
@@ -40,27 +43,28 @@ def test_pareto_front_keeps_the_undominated_points():
         "e": (0.30, 3.0),  # dominated by everything
         "f": (0.20, 0.5),  # equal to c: neither dominates the other
     }
-    assert C.pareto_front(table) == ["a", "c", "d", "f"]
-    assert C.pareto_front({"x": (1.0, 1.0, 1.0)}) == ["x"]
+    assert pareto_front(table) == ["a", "c", "d", "f"]
+    assert pareto_front({"x": (1.0, 1.0, 1.0)}) == ["x"]
     with pytest.raises(ValueError, match="same number"):
-        C.pareto_front({"x": (1.0,), "y": (1.0, 2.0)})
+        pareto_front({"x": (1.0,), "y": (1.0, 2.0)})
 
 
-def test_bands_by_hand():
-    band = C.accuracy_band([0.98, 0.99])
-    assert (band.low, band.high) == pytest.approx((0.975, 0.995))
-    # two binomial standard errors on 100 items at p = 0.985 are wider than the 1-point gap between the seeds
-    wide = C.accuracy_band([0.98, 0.99], n=100)
-    half = 2 * math.sqrt(0.985 * 0.015 / 100)
-    assert (wide.low, wide.high) == pytest.approx((0.985 - half, 0.985 + half))
-    # the gap wins when it is larger: three seeds, largest gap 0.3
-    assert C.accuracy_band([0.2, 0.5, 0.35], n=10_000).high == pytest.approx(0.35 + 0.3)
-    assert (C.distance_band([0.01, 0.03, 0.02]).low, C.distance_band([0.01, 0.03, 0.02]).high) == (0.0, 0.03)
-    assert C.similarity_band([0.97, 0.99]).low == 0.97
+def test_the_retrained_band_by_hand():
+    assert retrained_band([0.98, 0.99]) == Band(0.98, 0.99)  # retraining's own spread over seeds
+    # widened on both sides by two binomial standard errors of the accuracy on 100 images
+    noise = binomial_noise(0.985, 100)
+    assert noise == pytest.approx(2 * math.sqrt(0.985 * 0.015 / 100))
+    wide = retrained_band([0.98, 0.99], noise)
+    assert (wide.low, wide.high) == pytest.approx((0.98 - noise, 0.99 + noise))
+    assert retrained_band([0.01, 0.03, 0.02], floor=0.0) == Band(0.0, 0.03)  # a distance: closer is never worse
+    assert retrained_band([0.97, 0.99], ceiling=1.0) == Band(0.97, 1.0)  # ToW: 1 is retraining itself
+    band = retrained_band([0.975, 0.995])
     assert band.contains(0.975) and band.contains(0.995) and not band.contains(0.996) and not band.contains(0.97)
     assert band.contains(None) is None and band.contains(float("nan")) is None
-    with pytest.raises(ValueError, match="two retrained seeds"):
-        C.accuracy_band([0.5])
+    assert band.outside_by(0.985) == 0.0 and band.outside_by(0.965) == pytest.approx(0.01)
+    assert band.outside_by(1.0) == pytest.approx(0.005)
+    with pytest.raises(ValueError, match="at least one"):
+        retrained_band([])
 
 
 def test_activation_distance_probs_matches_numpy():
@@ -111,7 +115,14 @@ def tiny_run(mnist_train, mnist_test):
         for name, fn in (("perfect", perfect), ("flaky", flaky), ("broken", broken))
     }
     result = C.run_compare(
-        setups, methods, scenario="class", forget="class 6", retrain_seconds=8.0, ain=False, device="cpu"
+        setups,
+        methods,
+        scenario="class",
+        forget="class 6",
+        retrain_seconds=8.0,
+        ain=False,
+        profile=QUICK,
+        device=torch.device("cpu"),
     )
     return result, setups
 
@@ -133,7 +144,7 @@ def test_a_failing_method_keeps_its_row_and_loses_no_other(tiny_run):
 
 def test_scores_against_references(tiny_run):
     result, setups = tiny_run
-    sets = C.EvalSets.from_splits(setups[0].splits, ain=False)
+    sets = S.EvalSets.from_splits(setups[0].splits, ain=False, profile=QUICK)
     X_f = sets.forget.X
     with torch.no_grad():
         p_orig = setups[0].original(X_f).softmax(1).double().numpy()
@@ -155,19 +166,19 @@ def test_scores_against_references(tiny_run):
     assert original.js == pytest.approx(float(np.mean(jensenshannon(p_orig, p_ret, axis=1) ** 2)), rel=1e-4)
     assert original.act_dist == pytest.approx(float(np.linalg.norm(p_orig - p_ret, axis=1).mean()), rel=1e-5)
     assert original.tow == pytest.approx(float(np.prod([1 - abs(a - r) for a, r in zip(acc, ref_acc)])), abs=1e-6)
-    assert original.mia == pytest.approx(simple_mia(*losses, seed=C.SPLIT_SEED), abs=1e-12)
+    assert original.mia == pytest.approx(simple_mia(*losses, seed=S.SPLIT_SEED), abs=1e-12)
     assert result.row("original").time_ratio is None
 
 
 def test_band_logic_on_the_tiny_run(tiny_run):
     result, setups = tiny_run
-    sets = C.EvalSets.from_splits(setups[0].splits, ain=False)
-    outs = [C.Outputs.of(s.retrained, sets, torch.device("cpu")) for s in setups]
+    sets = S.EvalSets.from_splits(setups[0].splits, ain=False, profile=QUICK)
+    outs = [S.Outputs.of(s.retrained, sets, torch.device("cpu")) for s in setups]
     accs = np.asarray([o.accuracies() for o in outs])
-    for k, metric in enumerate(C.ACCURACIES):
+    for k, metric in enumerate(S.ACCURACIES):
         n = len(getattr(sets, ("forget", "retain", "test")[k]))
-        assert result.bands[metric] == C.accuracy_band(accs[:, k], n)
-    cross = [C.score(outs[0], outs[1]), C.score(outs[1], outs[0])]
+        assert result.bands[metric] == retrained_band(accs[:, k], binomial_noise(float(accs[:, k].mean()), n))
+    cross = [S.score(outs[0], outs[1]), S.score(outs[1], outs[0])]
     assert result.bands["js"].high == pytest.approx(max(s.js for s in cross))
     assert result.bands["tow"].low == pytest.approx(min(s.tow for s in cross))
     perfect = result.row("perfect")  # the retrained model of its own seed: every distance 0, ToW 1
@@ -175,7 +186,7 @@ def test_band_logic_on_the_tiny_run(tiny_run):
     assert perfect.inside_all is True and perfect.time_ratio == pytest.approx(2.0 / 8.0)
     assert perfect.mean["stored_bytes"] == 1000
     flaky = result.row("flaky")  # says 6 to everything: outside on forget accuracy
-    for metric in C.BANDED:
+    for metric in S.BANDED:
         band = result.bands[metric]
         assert flaky.inside[metric] == (band.low <= flaky.mean[metric] <= band.high)
     assert flaky.mean["forget_acc"] == 1.0 and flaky.inside["forget_acc"] is False and flaky.inside_all is False
@@ -187,15 +198,15 @@ def test_band_logic_on_the_tiny_run(tiny_run):
 def test_quick_scores_fixed_stratified_subsamples_and_full_scores_whole_sets(mnist_train, mnist_test):
     train, test = mnist_train.subset(slice(0, 12_000)), mnist_test.subset(slice(0, 5_000))
     by_class = class_splits((6,), train=train, test=test)
-    quick = C.EvalSets.from_splits(by_class, ain=False, profile="quick")
+    quick = S.EvalSets.from_splits(by_class, ain=False, profile=QUICK)
     assert [len(d) for d in (quick.forget, quick.retain, quick.test)] == [1_208, 1_999, 2_000]  # all 6s; ~2,000
     assert torch.equal(torch.unique(quick.retain.y), torch.unique(by_class.retain.y))  # every kept class stays
     assert quick.heldout is by_class.test_forget  # non-members: all of the forget class's test images
-    again = C.EvalSets.from_splits(by_class, ain=False, profile="quick")
+    again = S.EvalSets.from_splits(by_class, ain=False, profile=QUICK)
     assert torch.equal(again.retain.X, quick.retain.X)  # fixed: every model of a run sees the same images
-    full = C.EvalSets.from_splits(by_class, ain=False, profile="full")
+    full = S.EvalSets.from_splits(by_class, ain=False, profile=resolve("full"))
     assert full.forget is by_class.forget and full.test is by_class.test and abs(len(full.retain) - 5_000) < 9
-    randomly = C.EvalSets.from_splits(random_splits(0.25, train=train, test=test), ain=False, profile="quick")
+    randomly = S.EvalSets.from_splits(random_splits(0.25, train=train, test=test), ain=False, profile=QUICK)
     assert abs(len(randomly.forget) - 2_000) < 10 and randomly.heldout is randomly.test  # the test set
 
 
@@ -218,7 +229,8 @@ def test_single_seed_has_no_band(mnist_train, mnist_test):
         forget="class 6",
         retrain_seconds=1.0,
         ain=False,
-        device="cpu",
+        profile=QUICK,
+        device=torch.device("cpu"),
     )
     assert result.bands == {} and result.row("original").inside_all is None
     assert "One seed: no noise band" in result.markdown()
@@ -239,7 +251,8 @@ def test_a_method_gets_what_the_setup_stored_and_is_skipped_without_it(mnist_tra
         forget="class 6",
         retrain_seconds=1.0,
         ain=False,
-        device="cpu",
+        profile=QUICK,
+        device=torch.device("cpu"),
     )
     row = result.row("amnesiac")
     assert row.seeds == [0] and not row.errors and list(row.skipped) == [1]
@@ -249,22 +262,29 @@ def test_a_method_gets_what_the_setup_stored_and_is_skipped_without_it(mnist_tra
     # seed 0 ran with its stored ledger: the scores of the undo done by hand, not the original model's
     ledger = setups[0].stored["ledger"]
     undone = registry.get("amnesiac").module.unlearn(original, splits, "quick", ledger=ledger, device="cpu")
-    by_hand = C.Reference.of([setups[0].retrained], splits, "quick", "cpu").scores(undone.model, "cpu")
+    cpu = torch.device("cpu")
+    by_hand = C.Reference.of([setups[0].retrained], splits, QUICK, cpu).scores(undone.model, cpu)
     assert (row.per_seed[0].forget_acc, row.per_seed[0].js) == pytest.approx((by_hand.forget_acc, by_hand.js))
     assert row.per_seed[0].js != result.row("original").per_seed[0].js
     alone = C.run_compare(
-        setups[1:], {"amnesiac": registry.get("amnesiac")}, scenario="class", forget="", retrain_seconds=1.0
+        setups[1:],
+        {"amnesiac": registry.get("amnesiac")},
+        scenario="class",
+        forget="",
+        retrain_seconds=1.0,
+        profile=QUICK,
+        device=cpu,
     )
     assert alone.row("amnesiac").failed and "| skipped |" in alone.markdown()
 
 
 def test_bad_input():
     with pytest.raises(ValueError, match="scenario"):
-        C.run_compare([], {}, scenario="sideways", forget="", retrain_seconds=1.0)
+        C.run_compare([], {}, scenario="sideways", forget="", retrain_seconds=1.0, profile=QUICK, device="cpu")
     with pytest.raises(ValueError, match="no seeds"):
-        C.run_compare([], {}, scenario="class", forget="", retrain_seconds=1.0)
+        C.run_compare([], {}, scenario="class", forget="", retrain_seconds=1.0, profile=QUICK, device="cpu")
     with pytest.raises(ValueError, match="scenario"):
-        C.splits_for("sideways", (6,), 0.1, C.resolve("quick"))
+        R.splits_for("sideways", (6,), 0.1, resolve("quick"))
 
 
 def test_cli_parses_compare():
@@ -286,15 +306,3 @@ def test_summary_lines_read_the_tiny_table(tiny_run):
     assert lines[0] == "Closest to retraining by ToW: **perfect** (ToW 1.0000) at 0.25x the retraining time."
     assert lines[1] == "Cheapest: **perfect** at 0.25x the retraining time (ToW 1.0000)."
     assert lines[2] == "Inside the retrained band on every metric: **perfect**."
-
-
-def test_capstone_specs_share_the_split_and_reuse_seed_0s_cached_models():
-    quick = C.resolve("quick")
-    specs = C.capstone_specs(quick)
-    assert len(specs) == 3 * C.CAPSTONE_SEEDS["quick"]  # originals, class-6 retrained, random retrained
-    seed0 = [s for s in specs if s.seed == 0]
-    assert [s.split_seed for s in seed0] == [None, None, None]  # the course's usual seed-0 models
-    assert all(s.split_seed == C.SPLIT_SEED for s in specs if s.seed != 0)
-    assert [(s.exclude_classes, s.exclude_random) for s in seed0] == [((), 0.0), ((6,), 0.0), ((), 0.1)]
-    assert C.zoo_spec("cnn_bn", quick, 0, None).key() == C.zoo.TrainSpec.from_profile("cnn_bn", quick, 0).key()
-    assert C.finetune_baseline(quick).num_epochs == quick.finetune_epochs == 1

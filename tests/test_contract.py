@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from unlearnlab import compare
+from unlearnlab.config import QUICK
 from unlearnlab.data import Splits, TensorData, class_splits, per_class_subset, random_splits
 from unlearnlab.methods import gkt as gkt_lib
 from unlearnlab.methods import ledger, noise, registry, unsir
@@ -132,7 +133,14 @@ def test_every_registered_method_runs_through_compare(ledger_setups: list[compar
     methods = compare.pick_methods(None, "class")
     assert list(methods) == list(registry.METHODS)
     result = compare.run_compare(
-        ledger_setups, methods, scenario="class", forget="class 6", configs=TINY, retrain_seconds=1.0, device="cpu"
+        ledger_setups,
+        methods,
+        scenario="class",
+        forget="class 6",
+        configs=TINY,
+        retrain_seconds=1.0,
+        profile=QUICK,
+        device=torch.device("cpu"),
     )
     assert [row.method for row in result.rows] == ["original", "retrained", *registry.METHODS]
     assert {row.method: row.errors | row.skipped for row in result.rows if row.errors or row.skipped} == {}

@@ -12,7 +12,7 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from unlearnlab import compare, zoo
+from unlearnlab import zoo
 from unlearnlab.config import resolve
 from unlearnlab.course import build as B
 from unlearnlab.course import grade as G
@@ -20,6 +20,7 @@ from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import referee as R
 from unlearnlab.course.run import run_all
 from unlearnlab.course.sandbox import bwrap_works
+from unlearnlab.lessons import capstone
 from unlearnlab.lessons.amnesiac import ledger_runs
 from unlearnlab.lessons.base import FunctionQuestion, Lesson
 from unlearnlab.lessons.catalog import LESSONS
@@ -387,7 +388,7 @@ def _zoo_models(exercise: str, profile) -> list[torch.nn.Module]:
     if exercise == "07_amnesiac":
         run = ledger_runs(profile, "cpu")["cnn"]
         return [run.model, run.retrained]
-    return list(compare.capstone_yardstick(profile, "cpu").zoo_models)
+    return list(capstone.yardstick(profile, "cpu").zoo_models)
 
 
 @pytest.mark.parametrize("exercise", ["06_mia_pruning", "07_amnesiac", "08_capstone"])

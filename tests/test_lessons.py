@@ -8,12 +8,15 @@ import torch
 from conftest import TINY
 
 from unlearnlab import zoo
+from unlearnlab.compare.run import zoo_spec
+from unlearnlab.compare.scoring import SPLIT_SEED
 from unlearnlab.config import resolve
 from unlearnlab.course import grade as G
 from unlearnlab.course import notebooks as nbs
+from unlearnlab.course import referee
 from unlearnlab.course import report as R
 from unlearnlab.grading import CheckFailedError, check
-from unlearnlab.lessons import relabel_freeze
+from unlearnlab.lessons import capstone, relabel_freeze
 from unlearnlab.lessons.base import Condition, for_profile, measured
 from unlearnlab.lessons.catalog import LESSONS, find
 
@@ -63,3 +66,32 @@ def test_every_graded_notebook_has_a_lesson_and_every_result_question_names_its_
     for lesson in LESSONS.values():
         for headline in lesson.headlines:
             assert set(headline.bars) <= {"quick", "full"}, f"{lesson.stem} {headline.key}"
+
+
+def test_capstone_specs_share_the_split_and_reuse_seed_0s_cached_models():
+    quick = resolve("quick")
+    specs = capstone.zoo_specs(quick)
+    assert len(specs) == 3 * capstone.SEEDS["quick"]  # originals, class-6 retrained, random retrained
+    seed0 = [s for s in specs if s.seed == 0]
+    assert [s.split_seed for s in seed0] == [None, None, None]  # the course's usual seed-0 models
+    assert all(s.split_seed == SPLIT_SEED for s in specs if s.seed != 0)
+    assert [(s.exclude_classes, s.exclude_random) for s in seed0] == [((), 0.0), ((6,), 0.0), ((), 0.1)]
+    assert zoo_spec("cnn_bn", quick, 0, None).key() == zoo.TrainSpec.from_profile("cnn_bn", quick, 0).key()
+    assert capstone.finetune_baseline(quick).num_epochs == quick.finetune_epochs == 1
+
+
+def test_grading_only_01_submissions_prepares_only_01s_models(monkeypatch, tmp_path):
+    exercises = nbs.course_root() / "exercises"
+    for name in ("01_alice.ipynb", "01_bob.ipynb"):
+        (tmp_path / name).write_bytes((exercises / "01_relabel_freeze.ipynb").read_bytes())
+    (tmp_path / "99_broken.ipynb").write_text("not a notebook")  # left to grade_one, which gives it its row
+    files = G.submissions_in([tmp_path])
+    assert G.exercises_answered(files, exercises) == {"01_relabel_freeze"}
+    built = []
+    monkeypatch.setattr(zoo, "get_spec", lambda spec, device="auto": built.append(spec))
+    monkeypatch.setattr(referee, "load_mnist", lambda train: None)
+    referee.warm_cache(["01_relabel_freeze"], "quick")
+    assert [(s.model, s.exclude_classes, s.dataset) for s in built] == [
+        ("cnn_bn", (), "mnist"),
+        ("cnn_bn", (6,), "mnist"),
+    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import torch
 
@@ -27,6 +29,15 @@ class Profile:
 QUICK = Profile(name="quick", train_subset=30_000, num_epochs=2, batch_size=128, lr=3e-3, finetune_epochs=1)
 FULL = Profile(name="full", train_subset=None, num_epochs=6, batch_size=128, lr=3e-3, finetune_epochs=3)
 PROFILES: dict[str, Profile] = {p.name: p for p in (QUICK, FULL)}
+T = TypeVar("T")
+
+
+def for_profile(table: Mapping[str, T], profile: Profile) -> T:
+    """``table``'s entry for ``profile``; a profile the table lacks is an error, never a silent fallback."""
+    try:
+        return table[profile.name]
+    except KeyError:
+        raise KeyError(f"no entry for profile {profile.name!r}: this table has {', '.join(table)}") from None
 
 
 def resolve(profile: str | Profile = "auto") -> Profile:

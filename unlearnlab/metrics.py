@@ -1,7 +1,9 @@
-"""Evaluation (accuracy per class, confusion matrix), forget/retain/test accuracy and distances between models."""
+"""Evaluation (accuracy per class, confusion matrix), forget/retain/test accuracy, distances between models, the
+ToW and Pareto summaries, and the one definition of the retrained band."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -164,3 +166,81 @@ def activation_distance(
     """Mean L2 distance between two models' output probabilities on ``loader`` (Chundawat et al., 2023)."""
     p, q = _output_probs(model_a, model_b, loader, device)
     return float((p - q).norm(dim=1).mean())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Summary scores, and the band a method must land in to be as good as retraining
+
+
+def tug_of_war(accuracies: Sequence[float], reference: Sequence[float]) -> float:
+    """ToW = prod_k (1 - |a_k - r_k|) over (forget, retain, test) accuracies in [0, 1] against the retrained model's
+    (Zhao et al., 2024, *What makes unlearning hard and what to do about it*): 1 means retraining's accuracies."""
+    if len(accuracies) != len(reference):
+        raise ValueError(f"give as many accuracies as reference values, got {len(accuracies)} and {len(reference)}")
+    return float(np.prod([1.0 - abs(float(a) - float(r)) for a, r in zip(accuracies, reference)]))
+
+
+def pareto_front(points: Mapping[str, Sequence[float]]) -> list[str]:
+    """Names of the points no other point dominates, every coordinate to be minimised, in the mapping's order.
+
+    ``q`` dominates ``p`` when ``q <= p`` in every coordinate and ``q < p`` in at least one (equal points do not
+    dominate each other, so both stay on the front).
+    """
+    values = {name: np.asarray(p, dtype=float) for name, p in points.items()}
+    sizes = {v.shape for v in values.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"every point needs the same number of coordinates, got shapes {sorted(sizes)}")
+
+    def dominated(p: np.ndarray) -> bool:
+        return any(bool((q <= p).all() and (q < p).any()) for q in values.values())
+
+    return [name for name, p in values.items() if not dominated(p)]
+
+
+@dataclass(frozen=True)
+class Band:
+    """Where a metric must land to be as good as retraining: ``low <= value <= high``."""
+
+    low: float
+    high: float
+
+    def contains(self, value: float | None) -> bool | None:
+        """Whether ``value`` is in the band (``None`` for a missing value)."""
+        if value is None or not math.isfinite(value):
+            return None
+        return self.low <= value <= self.high
+
+    def outside_by(self, value: float) -> float:
+        """How far ``value`` lies outside the band (0 inside)."""
+        return max(self.low - value, value - self.high, 0.0)
+
+
+def retrained_band(
+    values: Sequence[float], noise: float = 0.0, *, floor: float | None = None, ceiling: float | None = None
+) -> Band:
+    """The one definition of "as good as retraining" on one metric, used by ``compare`` and the lessons.
+
+    ``values`` v_1..v_s are the metric of models retrained from scratch without the forget data (one per training
+    seed; for a distance or a similarity between models, one per pair of retrained models). Retraining itself
+    spreads over [min_i v_i, max_i v_i]; a single evaluation also carries the metric's own sampling noise ``noise``
+    (:func:`binomial_noise` for an accuracy on n images, :func:`unlearnlab.mia.simple_mia_noise` for the MIA
+    score, or a margin a lesson states). So the band is two-sided:
+
+        [min_i v_i - noise, max_i v_i + noise]
+
+    and a method below it has forgotten *more* than retraining does (over-forgetting), one above it less. Where
+    one side cannot be wrong it is replaced: ``floor`` for the low end (a distance to the retrained model: 0),
+    ``ceiling`` for the high end (ToW: 1).
+    """
+    if not len(values):
+        raise ValueError("a retrained band needs at least one retrained value")
+    v = np.asarray(values, dtype=float)
+    low = float(v.min()) - noise if floor is None else floor
+    high = float(v.max()) + noise if ceiling is None else ceiling
+    return Band(low, high)
+
+
+def binomial_noise(p: float, n: int) -> float:
+    """Two binomial standard errors of an accuracy ``p`` measured on ``n`` images: ``2 sqrt(p (1 - p) / n)``."""
+    p = min(max(p, 0.0), 1.0)
+    return 2 * math.sqrt(p * (1 - p) / n)

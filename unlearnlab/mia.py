@@ -129,6 +129,12 @@ def simple_mia(
     return float(cross_validated_attack(features, labels, n_splits, random_state).mean())
 
 
+def simple_mia_noise(m: int) -> float:
+    """How far :func:`simple_mia` can stray from its expectation by chance on ``m`` items per group: at most
+    ``0.5 / sqrt(ceil(0.2 m))``, one split's standard deviation (the mean of ten splits cannot vary more)."""
+    return 0.5 / math.sqrt(math.ceil(2 * TEST_SIZE * m))
+
+
 def mia_score(
     model: nn.Module,
     members: TensorData | Batches,

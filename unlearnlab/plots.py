@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,9 +11,6 @@ from matplotlib.figure import Figure
 
 from .data import denormalize
 from .training import History
-
-if TYPE_CHECKING:
-    from .compare import CompareResult
 
 
 class CourseFigure(Figure):
@@ -138,52 +134,5 @@ def plot_scaling(
     ax.set_xticks(list(x), [f"{v:g}" for v in x])  # the measured sizes, not powers of ten
     ax.minorticks_off()
     ax.legend(fontsize=8, loc="center right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_pareto(result: CompareResult) -> Figure:
-    """Two views of a :class:`~unlearnlab.compare.CompareResult` (failed rows left out).
-
-    Left: forgetting gap |forget acc - retrained's| against utility (test accuracy), marker area growing with
-    cost. Right: the gap to retraining, 1 - ToW, against the time ratio (log), the Pareto front (both minimised)
-    joined by a line and the retrained models' band shaded.
-    """
-    from .compare import pareto_front
-
-    retrained = result.row("retrained")
-    rows = [r for r in result.rows if not r.failed and r.method != "original"]
-    if not rows or retrained.failed:
-        raise ValueError("nothing to plot: no method and the retrained model both ran")
-    fig = CourseFigure(figsize=(10, 4))
-    left, right = fig.subplots(1, 2)
-    for k, row in enumerate(rows):
-        gap = 100 * abs(row.mean["forget_acc"] - retrained.mean["forget_acc"])
-        ratio = row.time_ratio or 0.0
-        left.scatter(gap, 100 * row.mean["test_acc"], s=30 + 60 * np.log1p(10 * ratio), color=f"C{k % 10}")
-        left.annotate(
-            row.method, (gap, 100 * row.mean["test_acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
-        )
-    left.set(
-        xlabel="forgetting gap |forget acc - retrained| (points)",
-        ylabel="test accuracy %",
-        title="forgetting vs utility (area: cost)",
-    )
-    points = {r.method: (1 - r.mean["tow"], r.time_ratio) for r in rows if r.time_ratio}
-    for k, (name, (gap, ratio)) in enumerate(points.items()):
-        right.scatter(ratio, gap, color=f"C{k % 10}")
-        right.annotate(name, (ratio, gap), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    front = sorted((points[n] for n in pareto_front(points)), key=lambda p: p[1])
-    right.plot([p[1] for p in front], [p[0] for p in front], ls="--", color="k", lw=1, label="Pareto front")
-    if "tow" in result.bands:
-        right.axhspan(0, 1 - result.bands["tow"].low, color="0.85", label="retrained band")
-    right.set(
-        xscale="log",
-        xlabel="time / retraining time",
-        ylabel="1 - ToW (gap to retraining)",
-        title="closeness to retraining vs cost",
-    )
-    right.legend(fontsize=7)
-    fig.suptitle(f"{result.scenario} forgetting ({result.forget}), seeds {', '.join(map(str, result.seeds))}")
     fig.tight_layout()
     return fig

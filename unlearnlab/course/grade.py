@@ -373,6 +373,17 @@ def submissions_in(paths: list[Path]) -> list[Path]:
     return found
 
 
+def exercises_answered(files: list[Path], exercises: Path) -> set[str]:
+    """The exercises the submissions answer (files that cannot be read or placed are left to :func:`grade_one`)."""
+    stems = set()
+    for path in files:
+        try:
+            stems.add(find_exercise(path, nbs.read(path), exercises).stem)
+        except ValueError:
+            continue
+    return stems
+
+
 def grade_all(
     paths: list[Path],
     exercises: Path | None = None,
@@ -381,11 +392,13 @@ def grade_all(
     exercise: Path | None = None,
     hidden: tuple[Path, ...] = (),
 ) -> list[GradeRow]:
-    """Warm the model cache, then grade every submission, ``jobs`` at a time (default: half the cores)."""
+    """Warm the model cache for the exercises the submissions answer (only those), then grade every submission,
+    ``jobs`` at a time (default: half the cores)."""
     exercises = exercises or nbs.course_root() / "exercises"
     files = submissions_in(paths)
-    stems = {exercise.stem} if exercise else {p.stem for p in exercises.glob("[0-9]*.ipynb")}
-    referee.warm_cache(sorted(stems))
+    stems = sorted({exercise.stem} if exercise else exercises_answered(files, exercises))
+    print(f"preparing the data and the cached models of {', '.join(stems) or 'no exercise'}", file=sys.stderr)
+    referee.warm_cache(stems)
     jobs = jobs or max(1, (os.cpu_count() or 2) // 2)
     hidden = (*hidden, *(p.resolve() for p in paths))
     with ThreadPoolExecutor(max_workers=jobs) as pool:

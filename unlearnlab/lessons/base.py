@@ -18,19 +18,12 @@ from torch import nn
 
 from .. import zoo
 from ..config import Profile
+from ..config import for_profile as for_profile  # re-exported: each lesson reads its per-profile tables with it
 from ..data import TensorData, load_mnist
 from ..metrics import UnlearningReport, unlearning_report
 
 PROFILE_NAMES = ("quick", "full")
 T = TypeVar("T")
-
-
-def for_profile(table: Mapping[str, T], profile: Profile) -> T:
-    """``table``'s entry for ``profile``; a profile the table lacks is an error, never a silent fallback."""
-    try:
-        return table[profile.name]
-    except KeyError:
-        raise KeyError(f"no entry for profile {profile.name!r}: this table has {', '.join(table)}") from None
 
 
 # ----------------------------------------------------------------------------------------------------------

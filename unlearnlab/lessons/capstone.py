@@ -4,22 +4,188 @@ that must beat fine-tuning inside the retrained models' band."""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from ..compare import Yardstick, capstone_specs, capstone_yardstick, pareto_front, tug_of_war
+from .. import zoo
+from ..compare import (
+    SCENARIOS,
+    CompareResult,
+    Reference,
+    Scores,
+    SeedSetup,
+    compare,
+    setup_specs,
+    summary_lines,
+    zoo_setups,
+)
+from ..compare.run import measure_retraining, splits_for, zoo_spec
+from ..compare.scoring import ACCURACIES, EvalSets
 from ..config import Profile
-from .base import Condition, FunctionQuestion, Headline, Lesson, ResultQuestion, pick, same_weights
+from ..methods import finetune
+from ..metrics import Band, pareto_front, tug_of_war
+from .base import Condition, FunctionQuestion, Headline, Lesson, ResultQuestion, for_profile, pick, same_weights
+
+FORGET = 6  # class forgetting: every training image of this digit
+FORGET_FRACTION = 0.1  # random forgetting: this share of the training set, every class mixed
+SEEDS = {"quick": 2, "full": 5}  # training seeds per profile (two or more give a band)
+# the methods each scenario's table runs: a few fast ones on a 2-core CPU; None = every registered method
+METHODS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "quick": {"class": ("relabel", "gradient_ascent", "finetune"), "random": ("gradient_ascent", "finetune")},
+    "full": {"class": None, "random": None},
+}
+
+
+def finetune_baseline(profile: Profile) -> finetune.Config:
+    """Q3's baseline: fine-tuning on the retain set for the profile's fine-tuning epochs (1 quick, 3 full)."""
+    return replace(for_profile(finetune.CONFIGS, profile), num_epochs=profile.finetune_epochs)
+
+
+@dataclass
+class Yardstick:
+    """Q3: what a tuned method must beat on class 6, seed 0."""
+
+    reference: Reference  # the retrained models of every seed and their band
+    baseline: Scores  # fine-tuning (``finetune_baseline``) on seed 0, scored against the seed-0 retrained model
+    zoo_models: tuple[nn.Module, ...]  # the originals and retrained models: not an answer
 
 
 @functools.cache
 def _yardstick(profile: Profile, device: str) -> Yardstick:
-    """The band and fine-tuning baseline, computed once per process."""
-    return capstone_yardstick(profile, device)
+    """Load the class-6 zoo models of the lesson's seeds, evaluate them and run the fine-tuning baseline, once per
+    process (the notebook prints it, its check and the grader's process each reuse their own)."""
+    setups = zoo_setups("class", range(for_profile(SEEDS, profile)), profile, (FORGET,), device=device)
+    reference = Reference.of([s.retrained for s in setups], setups[0].splits, profile, torch.device(device))
+    base = finetune.unlearn(setups[0].original, setups[0].splits, finetune_baseline(profile), device=device, seed=0)
+    models = tuple(m for s in setups for m in (s.original, s.retrained))
+    return Yardstick(reference, reference.scores(base.model, torch.device(device)), models)
 
 
-def _in_band(name: str, label: str, value: float, band) -> Condition:
+def yardstick(profile: Profile, device: torch.device | str) -> Yardstick:
+    """The band and the fine-tuning baseline Q3 is judged against (computed once per process)."""
+    return _yardstick(profile, str(device))
+
+
+def zoo_specs(profile: Profile) -> list[zoo.TrainSpec]:
+    """Every zoo model the lesson loads: per seed the original and the retrained models of both scenarios."""
+    seeds = for_profile(SEEDS, profile)
+    return setup_specs("class", seeds, profile) + setup_specs("random", seeds, profile)[seeds:]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The study: both tables, timed against one retraining
+
+
+def plan(profile: Profile) -> str:
+    """The profile's seeds and each table's methods, in words."""
+    methods = for_profile(METHODS, profile)
+    chosen = "; ".join(f"{s}: {', '.join(methods[s]) if methods[s] else 'every registered method'}" for s in SCENARIOS)
+    return f"profile {profile.name}, seeds 0-{for_profile(SEEDS, profile) - 1}; methods per table: {chosen}"
+
+
+def time_retraining(profile: Profile, device: torch.device) -> float:
+    """Seconds to retrain seed 0's class-forgetting model from scratch, timed now (every time ratio divides by it)."""
+    return measure_retraining(zoo_spec("cnn_bn", profile, 0, "class", (FORGET,)), device)
+
+
+def protocol(profile: Profile, retrain_seconds: float, device: torch.device) -> str:
+    """What each table scores, in sentences: the retraining time and, per scenario, the sets and their sizes."""
+    lines = [f"Retraining from scratch without class {FORGET} took {retrain_seconds:.1f} s on {device} (timed now)."]
+    for scenario in SCENARIOS:
+        splits = splits_for(scenario, (FORGET,), FORGET_FRACTION, profile)
+        scored = EvalSets.from_splits(splits, False, profile)  # fixed subsamples, the same for every model
+        lines.append(
+            f"{scenario.capitalize()} forgetting: {len(splits.forget):,} images to forget, {len(splits.retain):,} to "
+            f"keep; each model is scored on {len(scored.forget):,} forget, {len(scored.retain):,} retain and "
+            f"{len(scored.test):,} test images."
+        )
+    return "\n\n".join(lines)
+
+
+def table(scenario: str, profile: Profile, retrain_seconds: float, device: torch.device) -> CompareResult:
+    """The scenario's comparison over the lesson's seeds and methods, fine-tuning configured as Q3's baseline."""
+    return compare(
+        scenario,
+        forget_classes=(FORGET,),
+        forget_fraction=FORGET_FRACTION,
+        methods=for_profile(METHODS, profile)[scenario],
+        seeds=for_profile(SEEDS, profile),
+        profile=profile,
+        configs={"finetune": finetune_baseline(profile)},
+        retrain_seconds=retrain_seconds,
+        retrain_seconds_source="timed once in this notebook",
+        device=device,
+    )
+
+
+def reading(result: CompareResult) -> str:
+    """What the table says, as a markdown list of sentences computed from it."""
+    return "\n".join(f"- {line}" for line in summary_lines(result))
+
+
+def front(result: CompareResult) -> str:
+    """Every method's gap to retraining (1 - ToW) and time ratio, its Pareto-front members marked."""
+    points = {r.method: (1 - r.mean["tow"], r.time_ratio) for r in result.rows if not r.failed and r.time_ratio}
+    on_front = pareto_front(points)
+    return "\n".join(
+        f"{name:16s} 1 - ToW {gap:.4f}  time {ratio:6.3f} x retraining  {'front' if name in on_front else ''}"
+        for name, (gap, ratio) in points.items()
+    )
+
+
+def q3_setup(profile: Profile, device: torch.device) -> SeedSetup:
+    """Seed 0's class-forgetting setup: ``original`` (the model Q3 unlearns) and ``splits``."""
+    return zoo_setups("class", [0], profile, (FORGET,), device=device)[0]
+
+
+def placement(model: nn.Module, profile: Profile, device: torch.device) -> tuple[Scores, str]:
+    """Where ``model`` lands against Q3's yardstick: its scores, and the lines that show them beside the bars."""
+    judge = yardstick(profile, device)
+    mine = judge.reference.scores(model, device)
+    bands = judge.reference.bands
+    lines = [
+        f"your model: forget {100 * mine.forget_acc:.2f} %, retain {100 * mine.retain_acc:.2f} %, "
+        f"test {100 * mine.test_acc:.2f} %, ToW {mine.tow:.4f}",
+        *(f"  {m:10s} band [{100 * bands[m].low:.2f}, {100 * bands[m].high:.2f}] %" for m in ACCURACIES),
+        f"fine-tuning baseline on seed 0: ToW {judge.baseline.tow:.4f}",
+        f"JS divergence to the retrained model on the forget set: {mine.js:.4f} "
+        f"(retrained-to-retrained band up to {bands['js'].high:.4f})",
+    ]
+    return mine, "\n".join(lines)
+
+
+def headline_values(
+    class_run: CompareResult, random_run: CompareResult, mine: Scores, retrain_seconds: float
+) -> dict[str, float]:
+    """The values the notebook records, by the keys of :data:`HEADLINES`."""
+
+    def best(run: CompareResult):
+        rows = [r for r in run.rows if r.method not in ("original", "retrained") and not r.failed]
+        return max(rows, key=lambda r: r.mean["tow"])
+
+    class_best, random_best = best(class_run), best(random_run)
+    return {
+        "class_best_tow": class_best.mean["tow"],
+        "class_best_time_ratio": class_best.time_ratio,
+        "class_finetune_tow": class_run.row("finetune").mean["tow"],
+        "class_retrained_forget_acc": 100 * class_run.row("retrained").mean["forget_acc"],
+        "random_best_tow": random_best.mean["tow"],
+        "random_finetune_tow": random_run.row("finetune").mean["tow"],
+        "random_retrained_forget_acc": 100 * random_run.row("retrained").mean["forget_acc"],
+        "my_tow": mine.tow,
+        "retrain_seconds": retrain_seconds,
+        "class_compare_seconds": class_run.seconds,
+        "random_compare_seconds": random_run.seconds,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Q3
+
+
+def _in_band(label: str, value: float, band: Band) -> Condition:
     return Condition(
         f"{label} inside the retrained models' band",
         bool(band.contains(value)),
@@ -30,16 +196,16 @@ def _in_band(name: str, label: str, value: float, band) -> Condition:
 def conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> list[Condition]:
     """Q3: an unlearned model inside the retrained models' band on the three accuracies (class 6), closer to
     retraining (a higher ToW) than the fine-tuning baseline on seed 0."""
-    yardstick = _yardstick(profile, str(device))
-    ours = yardstick.reference.scores(model, device)
-    bands = yardstick.reference.bands
+    judge = yardstick(profile, device)
+    ours = judge.reference.scores(model, torch.device(device))
+    bands = judge.reference.bands
     return [
         Condition(
             "hand over an unlearned model: neither an original nor a retrained model from the zoo",
-            not any(same_weights(model, m) for m in yardstick.zoo_models),
+            not any(same_weights(model, m) for m in judge.zoo_models),
         ),
         *(
-            _in_band(metric, label, getattr(ours, metric), bands[metric])
+            _in_band(label, getattr(ours, metric), bands[metric])
             for metric, label in (
                 ("forget_acc", "forget accuracy"),
                 ("retain_acc", "retain accuracy"),
@@ -48,8 +214,8 @@ def conditions(model: nn.Module, profile: Profile, device: torch.device | str = 
         ),
         Condition(
             "closer to retraining than fine-tuning: a higher ToW than the baseline's",
-            ours.tow > yardstick.baseline.tow,
-            f"reached ToW {ours.tow:.4f}, fine-tuning's {yardstick.baseline.tow:.4f}",
+            ours.tow > judge.baseline.tow,
+            f"reached ToW {ours.tow:.4f}, fine-tuning's {judge.baseline.tow:.4f}",
         ),
     ]
 
@@ -110,5 +276,5 @@ LESSON = Lesson(
         "q3": ResultQuestion("cnn_bn", conditions),
     },
     headlines=HEADLINES,
-    zoo_specs=capstone_specs,
+    zoo_specs=zoo_specs,
 )

@@ -1,0 +1,287 @@
+"""``unlearnlab compare``: every unlearning method against retraining from scratch, over seeds (notebook 08).
+
+For each training seed ``s`` the zoo gives the original model ``O_s`` and the model retrained without the forget
+data ``R_s``. All seeds share one training subset and one forget set (``SPLIT_SEED``), so the spread of the
+``R_s`` is the noise of retraining itself. Each method unlearns ``O_s`` with ``seed=s`` and its model ``M_s`` is
+scored against ``R_s`` (:mod:`.scoring`); the cost is its seconds as a ratio of one retraining measured in the
+same run, and the bytes it stores.
+
+**Inputs beyond the contract.** A method that needs state recorded while the original model was trained names
+it in its registry entry (``MethodSpec.extra_inputs``: the amnesiac method's ``"ledger"``); each seed's
+:class:`SeedSetup` carries such state in ``stored`` and :func:`run_compare` passes it on. A seed whose setup
+does not store it skips the method, with the reason under the table (not a failure): the zoo trains its models
+without a ledger, so :func:`compare` skips the amnesiac method, and setups built from
+:func:`unlearnlab.methods.ledger.train_with_ledger` runs carry one.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import zoo
+from ..config import Profile, for_profile, resolve
+from ..data import Splits, class_splits, random_splits
+from ..methods import anamnesis, registry
+from ..methods.base import UnlearningResult
+from ..methods.registry import MethodSpec
+from ..training import pick_device, progress
+from .scoring import BANDED, SPLIT_SEED, EvalSets, Scores, SeedScorer, noise_bands, retrained_pairs
+from .table import CompareResult, mean_std, summarise
+
+SCENARIOS: tuple[str, ...] = ("class", "random")
+
+
+@dataclass
+class SeedSetup:
+    """What one seed needs: the original model, the retrained one and the splits (shared by all seeds)."""
+
+    seed: int
+    original: nn.Module
+    retrained: nn.Module
+    splits: Splits
+    stored: Mapping[str, object] = field(default_factory=dict)  # recorded while training the original ("ledger")
+
+
+def _error_text(err: BaseException) -> str:
+    where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    place = f" ({Path(where.filename).name}:{where.lineno})" if where else ""
+    return f"{type(err).__name__}: {err}{place}"
+
+
+def missing_inputs(spec: MethodSpec, setup: SeedSetup) -> str:
+    """Why ``spec`` cannot run on ``setup`` ("" when it can): an input it needs that the setup did not store."""
+    missing = [name for name in spec.extra_inputs if name not in setup.stored]
+    if not missing:
+        return ""
+    return (
+        f"it needs the {' and the '.join(missing)} recorded while the original model was trained, and this "
+        "seed's setup stores none (the zoo trains its models without one)"
+    )
+
+
+def unlearn_seed(spec: MethodSpec, setup: SeedSetup, config: object, device: torch.device) -> UnlearningResult:
+    """``spec``'s method on ``setup``'s original model, with ``seed=setup.seed`` and the inputs it needs beyond the
+    contract taken from ``setup.stored`` (check :func:`missing_inputs` first)."""
+    extras = {name: setup.stored[name] for name in spec.extra_inputs}
+    return spec.module.unlearn(setup.original, setup.splits, config, device=device, seed=setup.seed, **extras)
+
+
+def run_compare(
+    setups: Sequence[SeedSetup],
+    methods: Mapping[str, MethodSpec],
+    *,
+    scenario: str,
+    forget: str,
+    profile: Profile,
+    configs: Mapping[str, object] | None = None,
+    retrain_seconds: float,
+    retrain_seconds_source: str = "measured in this run",
+    ain: bool = True,
+    device: torch.device,
+) -> CompareResult:
+    """Run every method on every seed's original model and score it against that seed's retrained model.
+
+    ``configs`` overrides a method's config (default: the profile's name); ``ain`` runs the relearning probe
+    (class forgetting only). A method that raises on a seed is recorded in its row (``errors``) and the run
+    goes on; one whose inputs beyond the contract a seed's setup does not store (:func:`missing_inputs`) is
+    skipped there, with the reason (``skipped``).
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
+    if not setups:
+        raise ValueError("no seeds to run: give at least one SeedSetup")
+    if retrain_seconds <= 0:
+        raise ValueError(f"retrain_seconds must be positive (the time ratio divides by it), got {retrain_seconds}")
+    start = time.perf_counter()
+    ain_config = for_profile(anamnesis.CONFIGS, profile) if ain and scenario == "class" else None
+    configs = configs or {}
+    sets = {id(s.splits): EvalSets.from_splits(s.splits, ain_config is not None, profile) for s in setups}
+    bar = progress(len(setups) * (len(methods) + 2), "compare", unit="model")
+    scores: dict[str, dict[int, Scores]] = {name: {} for name in ("original", "retrained", *methods)}
+    errors: dict[str, dict[int, str]] = {name: {} for name in scores}
+    skipped: dict[str, dict[int, str]] = {name: {} for name in scores}
+    retrained_out = []
+    for setup in setups:
+        scorer = SeedScorer(setup.original, setup.retrained, setup.seed, sets[id(setup.splits)], ain_config, device)
+        retrained_out.append(scorer.reference)
+        scored = scorer.scored
+        scores["retrained"][setup.seed] = scored(setup.retrained, retrain_seconds, 0, outputs=scorer.reference)
+        bar.update()
+        scores["original"][setup.seed] = scored(setup.original, 0.0, 0)
+        bar.update()
+        for name, spec in methods.items():
+            bar.set_postfix_str(f"{name}, seed {setup.seed}")
+            reason = missing_inputs(spec, setup)
+            if reason:
+                skipped[name][setup.seed] = reason
+            else:
+                try:
+                    result = unlearn_seed(spec, setup, configs.get(name, profile.name), device)
+                    scores[name][setup.seed] = scored(result.model, result.cost.seconds, result.cost.stored_bytes)
+                except Exception as err:  # one method's failure must not lose the other rows
+                    errors[name][setup.seed] = _error_text(err)
+            bar.update()
+    bar.close()
+    bands = noise_bands(retrained_out, sets[id(setups[0].splits)].sizes())
+    families = {"original": "none", "retrained": "gold standard"} | {n: s.family for n, s in methods.items()}
+    rows = [summarise(n, families[n], scores[n], errors[n], skipped[n], retrain_seconds) for n in scores]
+    rows[0].time_ratio = None  # the original model did nothing
+    for row in rows:
+        row.inside = {m: bands[m].contains(row.mean[m]) if m in bands else None for m in BANDED}
+    retrained = rows[1]  # its distances to itself are 0: show the band's retrained-to-retrained values instead
+    if len(setups) > 1:
+        pair_js = retrained_pairs(retrained_out)
+        for metric in ("js", "act_dist", "tow"):
+            retrained.mean[metric], retrained.std[metric] = mean_std([getattr(s, metric) for s in pair_js])
+        retrained.inside = {m: bands[m].contains(retrained.mean[m]) for m in BANDED}
+    return CompareResult(
+        scenario=scenario,
+        forget=forget,
+        profile=profile.name,
+        seeds=[s.seed for s in setups],
+        retrain_seconds=retrain_seconds,
+        retrain_seconds_source=retrain_seconds_source,
+        bands=bands,
+        rows=rows,
+        seconds=time.perf_counter() - start,
+        device=str(device),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The zoo-backed setups the CLI and notebook 08 use
+
+
+def splits_for(scenario: str, forget_classes: Sequence[int], forget_fraction: float, profile: Profile) -> Splits:
+    """The splits of a scenario on the profile's training subset (``SPLIT_SEED``: the same for every seed)."""
+    if scenario == "class":
+        return class_splits(forget_classes, train_subset=profile.train_subset, seed=SPLIT_SEED)
+    if scenario == "random":
+        return random_splits(forget_fraction, train_subset=profile.train_subset, seed=SPLIT_SEED)
+    raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
+
+
+def zoo_spec(
+    model: str,
+    profile: Profile,
+    seed: int,
+    scenario: str | None,
+    forget_classes: Sequence[int] = (),
+    forget_fraction: float = 0.0,
+) -> zoo.TrainSpec:
+    """The zoo spec of the original (``scenario=None``) or the retrained model of one seed.
+
+    Every seed trains on the subset and forget set of ``SPLIT_SEED`` (seed 0's specs are the course's usual
+    cached models).
+    """
+    spec = zoo.TrainSpec.from_profile(model, profile, seed, tuple(forget_classes) if scenario == "class" else ())
+    split_seed = None if seed == SPLIT_SEED else SPLIT_SEED
+    return replace(spec, exclude_random=forget_fraction if scenario == "random" else 0.0, split_seed=split_seed)
+
+
+def zoo_setups(
+    scenario: str,
+    seeds: Sequence[int],
+    profile: Profile,
+    forget_classes: Sequence[int] = (6,),
+    forget_fraction: float = 0.1,
+    model: str = "cnn_bn",
+    device: torch.device | str = "cpu",
+) -> list[SeedSetup]:
+    """Original and retrained zoo models per seed (trained and cached on first use) and the shared splits."""
+    splits = splits_for(scenario, forget_classes, forget_fraction, profile)
+    return [
+        SeedSetup(
+            seed,
+            zoo.get_spec(zoo_spec(model, profile, seed, None), device).model,
+            zoo.get_spec(zoo_spec(model, profile, seed, scenario, forget_classes, forget_fraction), device).model,
+            splits,
+        )
+        for seed in seeds
+    ]
+
+
+def setup_specs(
+    scenario: str,
+    seeds: int | Sequence[int],
+    profile: Profile,
+    forget_classes: Sequence[int] = (6,),
+    forget_fraction: float = 0.1,
+    model: str = "cnn_bn",
+) -> list[zoo.TrainSpec]:
+    """The zoo specs :func:`zoo_setups` loads (originals, then retrained models), e.g. to train them ahead."""
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    originals = [zoo_spec(model, profile, s, None) for s in seed_list]
+    return originals + [zoo_spec(model, profile, s, scenario, forget_classes, forget_fraction) for s in seed_list]
+
+
+def measure_retraining(spec: zoo.TrainSpec, device: torch.device) -> float:
+    """Seconds to retrain ``spec`` from scratch now (the model is thrown away: the zoo's copy is the reference)."""
+    return zoo.train_from_scratch(spec, device)[1]
+
+
+def pick_methods(names: Sequence[str] | None, scenario: str) -> dict[str, MethodSpec]:
+    """Registry entries by name (``None``: every method that supports ``scenario``); unknown names are an error.
+
+    A named method that does not support the scenario is kept: the run records its failure in its row.
+    """
+    if not names:
+        return {n: s for n, s in registry.METHODS.items() if scenario in s.scenarios}
+    return {name: registry.get(name) for name in names}
+
+
+def compare(
+    scenario: str = "class",
+    *,
+    forget_classes: Sequence[int] = (6,),
+    forget_fraction: float = 0.1,
+    methods: Sequence[str] | None = None,
+    seeds: int | Sequence[int] = 2,
+    profile: str | Profile = "quick",
+    configs: Mapping[str, object] | None = None,
+    retrain_seconds: float | None = None,
+    retrain_seconds_source: str = "given",
+    ain: bool = True,
+    model: str = "cnn_bn",
+    device: str | torch.device = "auto",
+    log: Callable[[str], None] | None = None,
+) -> CompareResult:
+    """Compare ``methods`` (default: all for the scenario) with retraining over ``seeds`` (a count or the seeds).
+
+    ``retrain_seconds=None`` retrains seed 0's reference once in this run and times it, so every time ratio is
+    measured under the same load; a number given instead is used as is (``retrain_seconds_source`` says where
+    it came from).
+    """
+    profile, device = resolve(profile), pick_device(device)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if not seed_list:
+        raise ValueError("seeds must name at least one seed")
+    chosen = pick_methods(methods, scenario)
+    forget = f"class {', '.join(map(str, forget_classes))}" if scenario == "class" else f"random {forget_fraction:.0%}"
+    say = log or (lambda text: None)
+    say(f"loading the zoo models of seeds {seed_list} (trained and cached on first use)")
+    setups = zoo_setups(scenario, seed_list, profile, forget_classes, forget_fraction, model, device)
+    source = retrain_seconds_source
+    if retrain_seconds is None:
+        say("retraining the reference once to time it")
+        spec = zoo_spec(model, profile, seed_list[0], scenario, forget_classes, forget_fraction)
+        retrain_seconds, source = measure_retraining(spec, device), "measured in this run"
+    return run_compare(
+        setups,
+        chosen,
+        scenario=scenario,
+        forget=forget,
+        profile=profile,
+        configs=configs,
+        retrain_seconds=retrain_seconds,
+        retrain_seconds_source=source,
+        ain=ain,
+        device=device,
+    )
