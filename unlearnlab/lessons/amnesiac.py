@@ -25,8 +25,8 @@ from ..methods import amnesiac as _method
 from ..methods import gradient_ascent, relabel
 from ..methods.amnesiac import Config, partial_update, unlearn
 from ..methods.ledger import LedgerRun, LedgerSetup, ledger_run
-from ..metrics import evaluate, unlearning_report
-from ..mia import N_SPLITS, mia_score
+from ..metrics import evaluate, retrained_band, unlearning_report
+from ..mia import N_SPLITS, mia_score, simple_mia_noise
 from ..plots import CourseFigure
 from .base import (
     Bar,
@@ -346,11 +346,10 @@ def mia_group_size(run: LedgerRun) -> int:
 
 
 def mia_band(run: LedgerRun, retrained: Outcome) -> tuple[float, float]:
-    """The retrained model's simple_mia score, plus or minus the largest standard deviation the score can have on
-    the run's m images per group."""
-    m = mia_group_size(run)
-    half_width = 0.5 / (-(-2 * m // 10)) ** 0.5  # 0.5 / sqrt(ceil(0.2 m)), the bound of one of the N_SPLITS splits
-    return (retrained.mia - half_width, retrained.mia + half_width)
+    """The retrained band of the simple_mia score (:func:`unlearnlab.metrics.retrained_band`): the retrained
+    model's score, widened by the chance variation the score can have on the run's m images per group."""
+    band = retrained_band([retrained.mia], simple_mia_noise(mia_group_size(run)))
+    return band.low, band.high
 
 
 def mia_report(run: LedgerRun, retrained: Outcome, outcomes: Sequence[Outcome]) -> str:
