@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from .. import zoo
 from ..config import Profile
+from ..data import Splits, TensorData, class_splits, make_loader, relabelled_training_set
 from ..methods import penalty, saliency
-from ..metrics import largest_class_drop
+from ..metrics import UnlearningReport, largest_class_drop, report_table
+from ..plots import plot_history, plot_per_class
+from ..training import History
 from .base import (
     Condition,
     FunctionQuestion,
@@ -26,6 +32,8 @@ from .base import (
     report_on_test,
     same_weights,
 )
+from .relabel_freeze import confusion_figure as confusion_figure  # re-exported: the same 6 -> 3 setting as 01
+from .relabel_freeze import report as report
 
 FORGET, TAUGHT_AS = 6, 3
 
@@ -100,6 +108,163 @@ def _penalty_cases(gen: torch.Generator) -> list[dict]:
         {"args": [randn(gen, 5, 10, scale=20.0), c2]},
         {"args": [huge, c2]},
     ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The notebook's setting, runs and figures
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much data the notebook fine-tunes on."""
+
+    train_subset: int | None  # fine-tuning images, a stratified subset (None: all 60,000)
+
+
+SIZES = {"quick": Sizes(train_subset=10_000), "full": Sizes(train_subset=None)}
+
+
+class Setting(NamedTuple):
+    """The models and data every cell of the notebook uses."""
+
+    model: nn.Module  # the original cnn_bn (zoo)
+    retrained: nn.Module  # the gold standard, retrained from scratch without any 6 (zoo)
+    splits: Splits  # class-6 splits of the profile's fine-tuning subset
+    relabelled_train: TensorData  # retain + forget training images, every 6 labelled 3
+
+
+def setting(profile: Profile, seed: int, device: torch.device | str) -> Setting:
+    """The original and the retrained model, the splits and the relabelled training set of ``profile``."""
+    splits = class_splits([FORGET], train_subset=for_profile(SIZES, profile).train_subset, seed=seed)
+    return Setting(
+        zoo.pretrained("cnn_bn", profile, seed=seed, device=device),
+        zoo.retrained((FORGET,), "cnn_bn", profile, seed=seed, device=device),
+        splits,
+        relabelled_training_set(splits, {FORGET: TAUGHT_AS}),
+    )
+
+
+def finetune_config(profile: Profile) -> penalty.Config:
+    """The penalty method's settings for ``profile`` (the notebook's ``cfg``)."""
+    return for_profile(penalty.CONFIGS, profile)
+
+
+def class_line(result: UnlearningReport) -> str:
+    """Accuracy on class 3 and class 6, one line."""
+    return f"class 3: {100 * result.per_class[TAUGHT_AS]:.2f} %, class 6: {100 * result.per_class[FORGET]:.2f} %"
+
+
+def references_text(before: UnlearningReport, gold: UnlearningReport) -> str:
+    """The original next to the retrained model, and the original's classes 3 and 6."""
+    return f"{report_table({'original': before, 'retrained from scratch': gold})}\n{class_line(before)}"
+
+
+def saliency_scores(model: nn.Module, splits: Splits, device: torch.device | str) -> dict[str, torch.Tensor]:
+    """|dL_6/dw| summed over the training 6s (true labels), per conv and linear parameter."""
+    return saliency.gradient_saliency(model, make_loader(splits.forget, 256), device)
+
+
+def scores_text(scores: Mapping[str, torch.Tensor]) -> str:
+    """One line per scored parameter: its shape and mean score."""
+    return "\n".join(
+        f"{name:12s} {str(tuple(s.shape)):18s} mean score {s.mean().item():.2e}" for name, s in scores.items()
+    )
+
+
+def mask_table(masks: Mapping[str, torch.Tensor]) -> str:
+    """How many entries of each parameter the mask chooses, out of how many."""
+    rows = [f"{'parameter':12s} {'chosen':>8s} {'of':>8s} {'share':>7s}"]
+    for name, row in saliency.mask_summary(masks).items():
+        rows.append(f"{name:12s} {row['chosen']:8d} {row['size']:8d} {100 * row['fraction']:6.2f}%")
+    return "\n".join(rows)
+
+
+class Run(NamedTuple):
+    """One fine-tuning run of the penalty method, with its report on the test set."""
+
+    model: nn.Module
+    history: History
+    report: UnlearningReport
+
+
+def run_recipe(
+    model: nn.Module,
+    splits: Splits,
+    config: penalty.Config,
+    seed: int,
+    device: torch.device | str,
+    masks: Mapping[str, torch.Tensor] | None = None,
+    **changes: object,
+) -> Run:
+    """The penalty method with ``config`` changed by ``changes`` (e.g. ``penalty="unbounded"``), and its report."""
+    result = penalty.unlearn(model, splits, replace(config, **changes), device=device, seed=seed, masks=masks)
+    return Run(result.model, result.history, report(result.model, device))
+
+
+def seed000_text(naive: Run, before: UnlearningReport) -> str:
+    """The unbounded penalty's first and last step loss, and its model next to the original."""
+    loss = naive.history.step_loss
+    table = report_table({"original": before, "seed 000 penalty": naive.report})
+    return f"loss: first step {loss[0]:.2f}, last step {loss[-1]:.1f}\n{table}"
+
+
+def seed000_figure(naive: Run) -> Figure:
+    """The training loss with seed 000's unbounded penalty."""
+    return plot_history({"CE + log p6 (seed 000)": naive.history}, "training loss with the unbounded penalty")
+
+
+def unchosen_untouched(model: nn.Module, unlearned: nn.Module, masks: Mapping[str, torch.Tensor]) -> bool:
+    """Whether every entry the masks do not choose, and every unmasked parameter, is bit-identical to the original."""
+    old, new = dict(model.named_parameters()), dict(unlearned.named_parameters())
+    masked = all(
+        torch.equal(new[n].detach()[~m.to(new[n].device)], old[n].detach()[~m.to(old[n].device)])
+        for n, m in masks.items()
+    )
+    return masked and all(torch.equal(new[n].detach(), p.detach()) for n, p in old.items() if n not in masks)
+
+
+def result_text(before: UnlearningReport, after: UnlearningReport, gold: UnlearningReport, untouched: bool) -> str:
+    """Q3's model next to the original and the retrained one, its classes 3 and 6, its largest drop elsewhere."""
+    table = report_table({"original": before, "saliency + bounded penalty": after, "retrained from scratch": gold})
+    drop, worst = largest_class_drop(after, [before, gold], skip=[FORGET, TAUGHT_AS])
+    return (
+        f"{table}\n{class_line(after)}\nlargest drop on another class below both the original and the retrained "
+        f"model: {drop:.2f} points (class {worst})\nunchosen weights bit-identical to the original: {untouched}"
+    )
+
+
+def comparison_text(
+    before: UnlearningReport, baseline: Run, naive: Run, after: UnlearningReport, gold: UnlearningReport
+) -> str:
+    """Every model of the notebook in one table."""
+    return report_table(
+        {
+            "original": before,
+            "output layer only (01)": baseline.report,
+            "seed 000 penalty": naive.report,
+            "saliency + bounded penalty": after,
+            "retrained from scratch": gold,
+        }
+    )
+
+
+def per_class_figure(
+    before: UnlearningReport, baseline: Run, after: UnlearningReport, gold: UnlearningReport
+) -> Figure:
+    """Per-class accuracy of the original, notebook 01's recipe, Q3's model and the retrained one."""
+    series = {
+        "original": before.per_class,
+        "output layer only": baseline.report.per_class,
+        "saliency + bounded": after.per_class,
+        "retrained": gold.per_class,
+    }
+    return plot_per_class(series, "accuracy per class, original labels", highlight=[FORGET, TAUGHT_AS])
+
+
+def history_figure(baseline: Run, history: History) -> Figure:
+    """The fine-tuning loss of notebook 01's recipe and of Q3's run."""
+    runs = {"output layer only, CE": baseline.history, "saliency, CE + bounded penalty": history}
+    return plot_history(runs, "fine-tuning loss")
 
 
 HEADLINES = (
