@@ -20,10 +20,11 @@ the retrained models' band (seed 003: 0.578 against about 0.50 on CIFAR-10)?
   challenge's ResNet-18.
 
 ``python benchmarks/bench_mia.py --methods [--profile quick]`` (writes ``mia_methods_<profile>.json``) takes the
-chosen setting from the zoo (``zoo.MEMORISING``: the original model and the retrained models of the profile's
-seeds, cached) and runs every method of notebook 06 under the profile's config on the same forget set: each one's
-``simple_mia``, threshold AUC, MIA-efficacy, retain/forget/test accuracy and time against the retrained models'
-mean training time, one JSON; and the sparsity sweep of prune-then-fine-tune.
+chosen setting from lesson 06 (``unlearnlab.lessons.mia_pruning.MEMORISING``: the original model and the
+retrained models of the profile's seeds, cached by the zoo) and runs every method of notebook 06 under the
+profile's config on the same forget set: each one's ``simple_mia``, threshold AUC, MIA-efficacy,
+retain/forget/test accuracy and time against the retrained models' mean training time, one JSON; and the
+sparsity sweep of prune-then-fine-tune.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ import torch
 from common import write_results
 
 from unlearnlab import mia, zoo
-from unlearnlab.config import QUICK
+from unlearnlab.config import QUICK, resolve
 from unlearnlab.course.run import environment
 from unlearnlab.data import Splits, TensorData, concat, load_dataset, make_loader, random_splits
+from unlearnlab.lessons import mia_pruning as lesson
 from unlearnlab.methods import finetune, gradient_ascent, l1_sparse, pruning, random_labels
 from unlearnlab.metrics import evaluate
 from unlearnlab.models import build_model
@@ -120,8 +122,8 @@ SWEEP = (0.5, 0.8, 0.9, 0.95, 0.98)  # sparsities of the prune-then-fine-tune sw
 
 def method_rows(profile: str, device: torch.device, seed: int) -> dict:
     """The original, the retrained band and every method on the memorising recipe's forget set (zoo models)."""
-    splits = zoo.memorising_splits()
-    specs = zoo.memorising_specs(profile)
+    splits = lesson.memorising_splits()
+    specs = lesson.memorising_specs(resolve(profile))
     original = zoo.get_spec(specs[0], device)
     retrained = [zoo.get_spec(spec, device) for spec in specs[1:]]
     retrain_seconds = float(np.mean([entry.seconds for entry in retrained]))
@@ -152,7 +154,7 @@ def method_rows(profile: str, device: torch.device, seed: int) -> dict:
         print(f"sparsity {sparsity}: {sweep[str(sparsity)]}", flush=True)
     band = [rows[k]["simple_mia"] for k in rows if k.startswith("retrained")]
     return {
-        "recipe": asdict(zoo.MEMORISING),
+        "recipe": asdict(lesson.MEMORISING),
         "forget_size": len(splits.forget),
         "retrained_seeds": [spec.seed for spec in specs[1:]],
         "retrain_seconds_mean": round(retrain_seconds, 1),

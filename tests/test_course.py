@@ -24,6 +24,7 @@ from unlearnlab.lessons import capstone
 from unlearnlab.lessons.amnesiac import ledger_runs
 from unlearnlab.lessons.base import FunctionQuestion, Lesson
 from unlearnlab.lessons.catalog import LESSONS
+from unlearnlab.lessons.mia_pruning import memorising_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -384,7 +385,7 @@ def _nudged(model: torch.nn.Module) -> torch.nn.Module:
 def _zoo_models(exercise: str, profile) -> list[torch.nn.Module]:
     """The original and retrained models a result question of notebooks 06-08 starts from (cached by the zoo)."""
     if exercise == "06_mia_pruning":
-        return [zoo.get_spec(spec, "cpu").model for spec in zoo.memorising_specs(profile)]
+        return [zoo.get_spec(spec, "cpu").model for spec in memorising_specs(profile)]
     if exercise == "07_amnesiac":
         run = ledger_runs(profile, "cpu")["cnn"]
         return [run.model, run.retrained]

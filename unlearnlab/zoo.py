@@ -12,10 +12,8 @@ from . import cache
 from .config import Profile, resolve
 from .data import (
     BatchLoader,
-    Splits,
     check_classes,
     load_dataset,
-    random_splits,
     split_by_class,
     split_random,
     stratified_subset,
@@ -157,58 +155,3 @@ def retrained(
     if not check_classes(forget_classes):
         raise ValueError("forget_classes is empty: name at least one class to forget")
     return get(name, profile, seed, device, exclude_classes=tuple(forget_classes)).model
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Notebook 06: a model that memorises, so membership inference has something to find
-
-
-@dataclass(frozen=True)
-class MemorisingRecipe:
-    """Fashion-MNIST base models that fit their training set (benchmarks/bench_mia.py, ``fashion_memorise``).
-
-    Measured over 3 seeds (quick, CPU): the original model's ``simple_mia`` on its forget set is 0.562 +- 0.017,
-    the retrained models' 0.504 +- 0.019; the course's quick MNIST or Fashion-MNIST models leak nothing (0.50).
-    """
-
-    model: str = "cnn"  # the course CNN without BatchNorm: no regulariser at all
-    dataset: str = "fashion_mnist"
-    train_subset: int = 4_000  # few images, many epochs: the model memorises them (98 % train, 87 % test)
-    num_epochs: int = 20
-    batch_size: int = 128
-    lr: float = 3e-3  # peak Adam learning rate, one-cycle schedule (as every zoo model)
-    forget_fraction: float = 0.1  # random forgetting: 400 of the 4,000 images
-    split_seed: int = 0  # the subset and the forget set, the same for every training seed
-
-
-MEMORISING = MemorisingRecipe()
-# the training seeds of the retrained models whose spread is the band a method must land in
-RETRAINED_SEEDS = {"quick": (0, 1, 2), "full": (0, 1, 2, 3, 4)}
-
-
-def memorising_spec(retrained: bool, seed: int = 0, recipe: MemorisingRecipe = MEMORISING) -> TrainSpec:
-    """The spec of the original (``retrained=False``) or the retrained-without-the-forget-set model."""
-    return TrainSpec(
-        recipe.model,
-        recipe.train_subset,
-        recipe.num_epochs,
-        recipe.batch_size,
-        recipe.lr,
-        seed,
-        dataset=recipe.dataset,
-        exclude_random=recipe.forget_fraction if retrained else 0.0,
-        split_seed=recipe.split_seed,
-    )
-
-
-def memorising_splits(recipe: MemorisingRecipe = MEMORISING) -> Splits:
-    """Forget (the random 10 %), retain and test sets of the memorising recipe: the data its models saw."""
-    return random_splits(
-        recipe.forget_fraction, train_subset=recipe.train_subset, seed=recipe.split_seed, dataset=recipe.dataset
-    )
-
-
-def memorising_specs(profile: str | Profile = "auto", recipe: MemorisingRecipe = MEMORISING) -> list[TrainSpec]:
-    """Every model notebook 06 loads under ``profile``: the original and the retrained models of the band."""
-    seeds = RETRAINED_SEEDS[resolve(profile).name]
-    return [memorising_spec(False, 0, recipe), *(memorising_spec(True, s, recipe) for s in seeds)]

@@ -1,18 +1,29 @@
 """Lesson 06 (``06_mia_pruning``): membership inference on a memorising Fashion-MNIST model, and the methods
-(pruning, dummy labels, fine-tuning, gradient ascent, l1-sparse) judged by it against the retrained models."""
+(pruning, dummy labels, fine-tuning, gradient ascent, l1-sparse) judged by it against the retrained models.
+
+The notebook calls one function per section: :func:`mnist_leak` (section 2), :func:`load_models` (3),
+:func:`loss_study` (4-5), :func:`mask_check_inputs`, :func:`describe_weights` and :func:`describe_pruned` (6),
+:func:`sparsity_sweep` (7), :func:`compare_methods` (8) and :func:`recorded_values` (the headline metrics). Each
+study returns a typed result whose ``table``/``summary`` methods give the text the notebook prints; the
+``*_figure`` functions draw it."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
-from .. import mia, zoo
+from .. import mia, mia_plots, zoo
 from ..config import Profile
-from ..data import TensorData
-from ..methods import pruning
+from ..data import Splits, make_loader, random_splits
+from ..methods import finetune, gradient_ascent, l1_sparse, pruning, random_labels
+from ..methods.base import UnlearningResult
+from ..training import predict
 from .base import (
     Condition,
     FunctionQuestion,
@@ -27,6 +38,74 @@ from .base import (
     same_weights,
 )
 
+# ----------------------------------------------------------------------------------------------------------
+# The setting: a model that memorises, so membership inference has something to find
+
+
+@dataclass(frozen=True)
+class MemorisingRecipe:
+    """Fashion-MNIST base models that fit their training set (benchmarks/bench_mia.py, ``fashion_memorise``).
+
+    Measured over 3 seeds (quick, CPU): the original model's ``simple_mia`` on its forget set is 0.562 +- 0.017,
+    the retrained models' 0.504 +- 0.019; the course's quick MNIST or Fashion-MNIST models leak nothing (0.50).
+    """
+
+    model: str = "cnn"  # the course CNN without BatchNorm: no regulariser at all
+    dataset: str = "fashion_mnist"
+    train_subset: int = 4_000  # few images, many epochs: the model memorises them (98 % train, 87 % test)
+    num_epochs: int = 20
+    batch_size: int = 128
+    lr: float = 3e-3  # peak Adam learning rate, one-cycle schedule (as every zoo model)
+    forget_fraction: float = 0.1  # random forgetting: 400 of the 4,000 images
+    split_seed: int = 0  # the subset and the forget set, the same for every training seed
+
+
+MEMORISING = MemorisingRecipe()
+# the training seeds of the retrained models whose spread is the band a method must land in
+RETRAINED_SEEDS = {"quick": (0, 1, 2), "full": (0, 1, 2, 3, 4)}
+
+
+def retrained_seeds(profile: Profile) -> tuple[int, ...]:
+    """The training seeds of ``profile``'s retrained models (the band)."""
+    return for_profile(RETRAINED_SEEDS, profile)
+
+
+def memorising_spec(retrained: bool, seed: int = 0, recipe: MemorisingRecipe = MEMORISING) -> zoo.TrainSpec:
+    """The spec of the original (``retrained=False``) or the retrained-without-the-forget-set model."""
+    return zoo.TrainSpec(
+        recipe.model,
+        recipe.train_subset,
+        recipe.num_epochs,
+        recipe.batch_size,
+        recipe.lr,
+        seed,
+        dataset=recipe.dataset,
+        exclude_random=recipe.forget_fraction if retrained else 0.0,
+        split_seed=recipe.split_seed,
+    )
+
+
+def memorising_splits(recipe: MemorisingRecipe = MEMORISING) -> Splits:
+    """Forget (the random 10 %), retain and test sets of the memorising recipe: the data its models saw."""
+    return random_splits(
+        recipe.forget_fraction, train_subset=recipe.train_subset, seed=recipe.split_seed, dataset=recipe.dataset
+    )
+
+
+def memorising_specs(profile: Profile, recipe: MemorisingRecipe = MEMORISING) -> list[zoo.TrainSpec]:
+    """Every model the lesson loads under ``profile``: the original, then the retrained models of the band."""
+    return [memorising_spec(False, 0, recipe), *(memorising_spec(True, s, recipe) for s in retrained_seeds(profile))]
+
+
+@functools.cache
+def lesson_splits() -> Splits:
+    """The lesson's forget (400), retain (3,600) and test (10,000) sets of Fashion-MNIST, read once per process."""
+    return memorising_splits()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Q3's bars and the retrained band
+
 
 @dataclass(frozen=True)
 class Bars:
@@ -39,21 +118,15 @@ class Bars:
 BARS = {"quick": Bars(0.02, 2.0), "full": Bars(0.01, 1.0)}
 
 
-@functools.cache
-def memorising_data() -> tuple[TensorData, TensorData, TensorData]:
-    """The lesson's forget, retain and test sets (Fashion-MNIST), read once per process."""
-    splits = zoo.memorising_splits()
-    return splits.forget, splits.retain, splits.test
-
-
 def membership(model: nn.Module, device: torch.device | str) -> mia.MembershipReport:
     """``model``'s membership report on the lesson's forget, retain and test sets."""
-    return mia.membership_report(model, *memorising_data(), device=device)
+    splits = lesson_splits()
+    return mia.membership_report(model, splits.forget, splits.retain, splits.test, device=device)
 
 
 @functools.cache
 def _retrained_reports(profile: Profile, device: str) -> list[mia.MembershipReport]:
-    specs = zoo.memorising_specs(profile)[1:]
+    specs = memorising_specs(profile)[1:]
     return [membership(zoo.get_spec(spec, device).model, device) for spec in specs]
 
 
@@ -78,7 +151,7 @@ def conditions(model: nn.Module, profile: Profile, device: torch.device | str = 
     after = membership(model, device)
     retain = sum(r.retain_acc for r in band) / len(band)
     test = sum(r.test_acc for r in band) / len(band)
-    gold = [zoo.get_spec(spec, device).model for spec in zoo.memorising_specs(profile)]
+    gold = [zoo.get_spec(spec, device).model for spec in memorising_specs(profile)]
     return [
         Condition(
             "the model is unlearned: neither the original nor a retrained model",
@@ -94,6 +167,452 @@ def conditions(model: nn.Module, profile: Profile, device: torch.device | str = 
         ),
         measured("test accuracy (bar: the retrained models' mean less the limit)", after.test_acc, ">=", test - points),
     ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tables: one row per model
+
+
+HEADER = f"{'model':34s} {'MIA':>6s} {'AUC':>6s} {'retain':>7s} {'forget':>7s} {'test':>7s} {'seconds':>9s}"
+
+
+def row(name: str, report: mia.MembershipReport, seconds: float | None = None) -> str:
+    """One model's line under :data:`HEADER`: simple_mia, threshold AUC, accuracies (%) and seconds if given."""
+    time = "" if seconds is None else f"{seconds:9.1f}"
+    return (
+        f"{name:34s} {report.simple_mia:6.3f} {report.auc:6.3f} {100 * report.retain_acc:7.2f} "
+        f"{100 * report.forget_acc:7.2f} {100 * report.test_acc:7.2f} {time}"
+    )
+
+
+def mean_of(reports: Sequence[mia.MembershipReport], key: str) -> float:
+    """The mean of one field (``"simple_mia"``, ``"retain_acc"`` ...) over ``reports``."""
+    return float(np.mean([getattr(r, key) for r in reports]))
+
+
+def off_band(value: float, band: tuple[float, float]) -> float:
+    """How far ``value`` lies outside ``band`` (0 inside)."""
+    return max(0.0, band[0] - value, value - band[1])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Section 2: a well-generalising model leaks nothing
+
+MNIST_FORGET_FRACTION = 0.1  # members: a random 10 % of the course MNIST model's training images
+MNIST_TRAIN_SAMPLE = 5_000  # its training accuracy is measured on this many retained images
+
+
+@dataclass(frozen=True)
+class MnistLeak:
+    """The course's MNIST model under the attack: members from its own training subset, the test set as the rest."""
+
+    report: mia.MembershipReport  # retain_acc: training accuracy on a sample of the retained images
+    members: int  # forget-set (member) images
+
+    def summary(self) -> str:
+        """Train and test accuracy, simple_mia and threshold AUC in one line."""
+        r = self.report
+        return (
+            f"MNIST model: train {100 * r.retain_acc:.2f} %, test {100 * r.test_acc:.2f} %, "
+            f"simple_mia on {self.members} members: {r.simple_mia:.3f}, threshold AUC {r.auc:.3f}"
+        )
+
+
+def mnist_leak(profile: Profile, seed: int, device: torch.device | str) -> MnistLeak:
+    """Attack the course's cached MNIST model (``cnn_bn``): a random 10 % of its own training subset as members."""
+    model = zoo.pretrained("cnn_bn", profile, seed=seed, device=device)
+    splits = random_splits(MNIST_FORGET_FRACTION, train_subset=profile.train_subset, seed=seed)
+    train_sample = splits.retain.subset(slice(0, MNIST_TRAIN_SAMPLE))
+    report = mia.membership_report(model, splits.forget, train_sample, splits.test, device=device)
+    return MnistLeak(report, len(splits.forget))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Section 3: the original and the retrained models
+
+
+@dataclass(frozen=True)
+class MemorisingModels:
+    """The original model, the retrained models of the band (cached by the zoo) and their membership reports."""
+
+    splits: Splits  # the forget, retain and test sets the models were trained and are judged on
+    original: nn.Module
+    original_seconds: float  # its training time when it was cached
+    retrained: list[nn.Module]  # one per seed of the profile
+    seeds: tuple[int, ...]
+    retrained_seconds: list[float]
+    before: mia.MembershipReport  # the original's report
+    gold: list[mia.MembershipReport]  # the retrained models' reports, as the grader computes them
+    band: tuple[float, float]  # the simple_mia interval Q3 asks for
+
+    @property
+    def retrain_seconds(self) -> float:
+        """The retrained models' mean training time: the methods are timed against it."""
+        return float(np.mean(self.retrained_seconds))
+
+    @property
+    def gold_mia(self) -> np.ndarray:
+        """The retrained models' simple_mia, one per seed."""
+        return np.array([r.simple_mia for r in self.gold])
+
+    def gold_rows(self, seconds: float | None = None) -> list[str]:
+        """One :func:`row` per retrained model, with ``seconds`` (default: its own training time)."""
+        times = self.retrained_seconds if seconds is None else [seconds] * len(self.gold)
+        return [row(f"retrained, seed {s}", r, t) for s, r, t in zip(self.seeds, self.gold, times)]
+
+    def table(self) -> str:
+        """Section 3's table, the retrained models' spread and the band, and the original's distance to them."""
+        mias, (low, high) = self.gold_mia, self.band
+        return "\n".join(
+            [
+                HEADER,
+                row("original", self.before, self.original_seconds),
+                *self.gold_rows(),
+                f"\nretrained simple_mia {mias.mean():.3f} +- {mias.std(ddof=1):.3f} over {len(self.gold)} seeds; "
+                f"the band a method must land in (the range, widened by the profile's margin): [{low:.3f}, {high:.3f}]",
+                f"original - retrained mean: {self.before.simple_mia - mias.mean():+.3f}",
+            ]
+        )
+
+    def unlearned_table(self, after: mia.MembershipReport) -> str:
+        """The Q3 model's row with the band and the retrained models' mean accuracies it is judged against."""
+        return "\n".join(
+            [
+                HEADER,
+                row("your unlearned model", after),
+                f"band [{self.band[0]:.3f}, {self.band[1]:.3f}]; "
+                f"retrained mean retain {100 * mean_of(self.gold, 'retain_acc'):.2f} %, "
+                f"test {100 * mean_of(self.gold, 'test_acc'):.2f} %",
+            ]
+        )
+
+
+def load_models(profile: Profile, device: torch.device | str) -> MemorisingModels:
+    """The original and the retrained models of ``profile`` (trained once, cached) with their reports and band."""
+    original, *retrained = (zoo.get_spec(spec, device) for spec in memorising_specs(profile))
+    return MemorisingModels(
+        lesson_splits(),
+        original.model,
+        original.seconds,
+        [entry.model for entry in retrained],
+        retrained_seeds(profile),
+        [entry.seconds for entry in retrained],
+        membership(original.model, device),
+        retrained_reports(profile, device),
+        mia_band(profile, device),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sections 4-5: per-sample losses and the threshold attack
+
+
+def forget_logits(model: nn.Module, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model``'s logits ``(N, C)`` and the labels ``(N,)`` of the lesson's forget set."""
+    return predict(model, make_loader(lesson_splits().forget), device)
+
+
+@dataclass(frozen=True)
+class LossStudy:
+    """What the attacker sees: each model's per-sample losses on members and non-members, and its ROC."""
+
+    losses: dict[str, tuple[np.ndarray, np.ndarray]]  # model -> (forget-set losses, test-set losses)
+    attacks: dict[str, mia.ThresholdAttack]  # model -> the loss-threshold attack over every threshold
+
+    def summary(self) -> str:
+        """Each model's median loss on members and on non-members."""
+        return "\n".join(
+            f"{name}: median loss, members {np.median(member):.2e}, non-members {np.median(nonmember):.2e}"
+            for name, (member, nonmember) in self.losses.items()
+        )
+
+    def median_threshold(self, name: str = "original") -> float:
+        """The threshold that calls half of ``name``'s non-members "member"."""
+        return float(np.median(self.losses[name][1]))
+
+    def rates(self, threshold: float, name: str = "original") -> str:
+        """TPR and FPR of calling "member" every image of loss at most ``threshold``."""
+        tpr, fpr = mia.attack_rates(*self.losses[name], threshold)
+        return f"threshold {threshold:.3g}: TPR {tpr:.3f}, FPR {fpr:.3f}"
+
+    def roc_summary(self) -> str:
+        """Each model's AUC and TPR at 1 % FPR."""
+        return "\n".join(
+            f"{name}: AUC {attack.auc:.3f}, TPR at 1 % FPR {attack.tpr_at_low_fpr:.3f}"
+            for name, attack in self.attacks.items()
+        )
+
+
+def loss_study(models: MemorisingModels, device: torch.device | str) -> LossStudy:
+    """Per-sample losses on the forget and the test set of the original and of the first retrained model."""
+    splits = models.splits
+    nets = {"original": models.original, f"retrained (seed {models.seeds[0]})": models.retrained[0]}
+    losses = {
+        name: (mia.per_sample_losses(net, splits.forget, device), mia.per_sample_losses(net, splits.test, device))
+        for name, net in nets.items()
+    }
+    return LossStudy(losses, {name: mia.threshold_attack(*pair) for name, pair in losses.items()})
+
+
+def losses_figure(study: LossStudy) -> Figure:
+    """Histograms of the members' and the non-members' losses, one panel per model."""
+    return mia_plots.plot_loss_histograms(
+        study.losses, "per-sample losses: forget set (members) vs test set (non-members)"
+    )
+
+
+def threshold_figure(study: LossStudy, threshold: float, name: str = "original") -> Figure:
+    """``name``'s loss histograms with the attack's threshold."""
+    return mia_plots.plot_threshold(*study.losses[name], threshold)
+
+
+def roc_figure(study: LossStudy) -> Figure:
+    """ROC curves of the loss-threshold attack, linear and log-log."""
+    return mia_plots.plot_roc(study.attacks)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Section 6: global magnitude pruning
+
+
+@dataclass(frozen=True)
+class MaskReference:
+    """What Q2's check cell calls ``pruning``: the package's global magnitude masks and nothing else.
+
+    The notebook binds it after Q2's answer cell, so no module holding the reference (``methods.pruning``) sits
+    in the notebook's namespace, and the answer cell's imports do not reach it.
+    """
+
+    global_magnitude_masks: Callable[[Sequence[torch.Tensor], float], list[torch.Tensor]]
+
+
+def mask_check_inputs(model: nn.Module) -> tuple[list[torch.Tensor], MaskReference]:
+    """``model``'s Conv and Linear weights (what Q2's check prunes at 90 %) and the reference its masks meet."""
+    weights = [module.weight for _, module in pruning.prunable_weights(model)]
+    return weights, MaskReference(pruning.global_magnitude_masks)
+
+
+def describe_weights(model: nn.Module) -> str:
+    """How many Conv + Linear weights ``model`` has, and each layer's share of them."""
+    total = sum(module.weight.numel() for _, module in pruning.prunable_weights(model))
+    shares = ", ".join(f"{name} {share:.3f}" for name, share in pruning.weight_share(model).items())
+    return f"{total:,} Conv + Linear weights; share per layer: {shares}"
+
+
+def describe_pruned(model: nn.Module, sparsity: float) -> str:
+    """Prune a copy of ``model`` one-shot to ``sparsity``: the overall share of zeros and each layer's."""
+    pruned = pruning.global_magnitude_prune(model, sparsity)
+    layers = ", ".join(f"{name} {share:.3f}" for name, share in pruning.layer_sparsity(pruned).items())
+    return f"sparsity {pruning.sparsity(pruned):.4f}; per layer: {layers}"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Section 7: the sparsity sweep
+
+
+@dataclass(frozen=True)
+class SweepSizes:
+    """The sparsity sweep under one profile."""
+
+    sparsities: tuple[float, ...]  # shares of Conv + Linear weights set to zero
+    num_epochs: int  # fine-tuning epochs per point on the retain set, mask fixed
+
+
+SWEEPS = {
+    "quick": SweepSizes((0.9, 0.95, 0.98), num_epochs=1),  # one epoch per point keeps the sweep short
+    "full": SweepSizes((0.5, 0.7, 0.8, 0.9, 0.95, 0.98), num_epochs=pruning.CONFIGS["full"].num_epochs),
+}
+
+
+@dataclass(frozen=True)
+class SparsitySweep:
+    """Per sparsity: the one-shot pruned model's report and the pruned, fine-tuned model's."""
+
+    sparsities: tuple[float, ...]
+    one_shot: list[mia.MembershipReport]
+    tuned: list[mia.MembershipReport]
+
+    def table(self) -> str:
+        """One line per sparsity: both models' simple_mia and accuracies."""
+        return "\n".join(
+            f"sparsity {s:.2f}: one-shot MIA {a.simple_mia:.3f} (test {100 * a.test_acc:.1f} %), "
+            f"pruned + fine-tuned MIA {b.simple_mia:.3f} (retain {100 * b.retain_acc:.1f} %, "
+            f"test {100 * b.test_acc:.1f} %)"
+            for s, a, b in zip(self.sparsities, self.one_shot, self.tuned)
+        )
+
+
+def sparsity_sweep(models: MemorisingModels, profile: Profile, device: torch.device | str, seed: int) -> SparsitySweep:
+    """Prune the original to each of the profile's sparsities: as it is, and fine-tuned on the retain set."""
+    sizes, lr = for_profile(SWEEPS, profile), for_profile(pruning.CONFIGS, profile).lr
+    original, splits = models.original, models.splits
+    one_shot, tuned = [], []
+    for s in sizes.sparsities:
+        one_shot.append(membership(pruning.global_magnitude_prune(original, s), device))
+        result = pruning.unlearn(original, splits, pruning.Config(s, sizes.num_epochs, lr), device=device, seed=seed)
+        tuned.append(membership(result.model, device))
+    return SparsitySweep(sizes.sparsities, one_shot, tuned)
+
+
+def sweep_figure(sweep: SparsitySweep, band: tuple[float, float], fine_tuned: bool = True) -> Figure:
+    """simple_mia and accuracies against sparsity, the band shaded: the fine-tuned models', or the one-shot ones'."""
+    reports, title = (
+        (sweep.tuned, "prune, then fine-tune on the retain set")
+        if fine_tuned
+        else (sweep.one_shot, "one-shot pruning alone (no fine-tuning)")
+    )
+    return mia_plots.plot_sparsity_sweep(sweep.sparsities, reports, band, title)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Section 8: the methods against the retrained band
+
+DUMMY, PRUNE = "dummy labels (seed 003)", "prune, then fine-tune"
+METHODS = {  # the table's names -> the method modules, each under its profile's config
+    "fine-tune": finetune,
+    "gradient ascent": gradient_ascent,
+    DUMMY: random_labels,
+    "l1-sparse": l1_sparse,
+    PRUNE: pruning,
+}
+
+
+@dataclass(frozen=True)
+class MethodComparison:
+    """Every method run from the original model, its membership report and its time over retraining's."""
+
+    models: MemorisingModels
+    results: dict[str, UnlearningResult]  # method -> its result (model, cost)
+    reports: dict[str, mia.MembershipReport]
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """Each method's seconds over the retrained models' mean training time."""
+        return {name: r.cost.seconds / self.models.retrain_seconds for name, r in self.results.items()}
+
+    def in_band(self, name: str) -> bool:
+        """Whether ``name``'s simple_mia lies in the retrained band."""
+        low, high = self.models.band
+        return low <= self.reports[name].simple_mia <= high
+
+    def table(self) -> str:
+        """Section 8's table: the original, the retrained models, each method with its time ratio and verdict."""
+        models, ratios = self.models, self.ratios
+        methods = [
+            row(name, report, self.results[name].cost.seconds)
+            + f"  {ratios[name]:.3f} ({'in band' if self.in_band(name) else 'outside'})"
+            for name, report in self.reports.items()
+        ]
+        rows = [HEADER + "  time ratio", row("original", models.before), *models.gold_rows(models.retrain_seconds)]
+        return "\n".join(rows + methods)
+
+    def summary_markdown(self) -> str:
+        """Section 9's table (ours beside seed 003's figures) and the run's verdict, as markdown."""
+        models, gold, reports, ratios = self.models, self.models.gold, self.reports, self.ratios
+        mias = models.gold_mia
+        best = min(reports, key=lambda name: abs(reports[name].simple_mia - mias.mean()))
+        inside = [name for name in reports if self.in_band(name)]
+        before, dummy = models.before, reports[DUMMY]
+        lines = [
+            "| model | MIA | retain % | test % | time ratio |",
+            "|---|---|---|---|---|",
+            f"| original | {before.simple_mia:.3f} | {100 * before.retain_acc:.1f} | {100 * before.test_acc:.1f} | |",
+            f"| retrained ({len(gold)} seeds) | {mias.mean():.3f} ± {mias.std(ddof=1):.3f} | "
+            f"{100 * mean_of(gold, 'retain_acc'):.1f} | {100 * mean_of(gold, 'test_acc'):.1f} | 1 |",
+            *(
+                f"| {name} | {r.simple_mia:.3f} | {100 * r.retain_acc:.1f} | {100 * r.test_acc:.1f} | "
+                f"{ratios[name]:.3f} |"
+                for name, r in reports.items()
+            ),
+            f"\nClosest to the retrained mean: **{best}** ({reports[best].simple_mia:.3f}). "
+            f"Inside the band [{models.band[0]:.3f}, {models.band[1]:.3f}]: {', '.join(inside) or 'none'}. "
+            f"Dummy labels: MIA {dummy.simple_mia:.3f}, forget-set accuracy {100 * dummy.forget_acc:.1f} % against "
+            f"the retrained models' {100 * mean_of(gold, 'forget_acc'):.1f} %.",
+        ]
+        return "\n".join(lines)
+
+
+def compare_methods(
+    models: MemorisingModels, profile: Profile, device: torch.device | str, seed: int
+) -> MethodComparison:
+    """Run every method of :data:`METHODS` from the original model under ``profile``'s config; report each."""
+    results = {
+        name: module.unlearn(models.original, models.splits, profile.name, device=device, seed=seed)
+        for name, module in METHODS.items()
+    }
+    return MethodComparison(models, results, {name: membership(r.model, device) for name, r in results.items()})
+
+
+def methods_figure(comparison: MethodComparison) -> Figure:
+    """Each model's simple_mia against its test accuracy, the retrained band shaded."""
+    models = comparison.models
+    gold = {f"retrained {s}": r for s, r in zip(models.seeds, models.gold)}
+    return mia_plots.plot_methods({"original": models.before, **gold, **comparison.reports}, models.band)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The headline metrics
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Every value the notebook records: the headline metrics and the retrained values they sit beside."""
+
+    mnist_mia: float
+    original_mia: float
+    retrained_mia: float
+    retrained_mia_std: float
+    finetune_mia: float
+    gradient_ascent_mia: float
+    dummy_labels_mia: float
+    dummy_labels_retain_acc: float  # %
+    dummy_labels_test_acc: float  # %
+    dummy_labels_time_ratio: float
+    l1_sparse_mia: float
+    prune_mia: float
+    prune_retain_acc: float  # %
+    prune_test_acc: float  # %
+    prune_time_ratio: float
+    retrained_retain_acc: float  # %
+    retrained_test_acc: float  # %
+    unlearned_mia: float
+    unlearned_mia_off_band: float  # 0: inside the band
+    unlearned_retain_drop: float  # points below the retrained models' mean
+    unlearned_test_drop: float  # points
+
+
+def recorded_values(mnist: MnistLeak, methods: MethodComparison, after: mia.MembershipReport) -> Recorded:
+    """The values to record, from sections 2, 3 and 8 and the Q3 model's report ``after``."""
+    models, reports, ratios = methods.models, methods.reports, methods.ratios
+    retain, test = mean_of(models.gold, "retain_acc"), mean_of(models.gold, "test_acc")
+    dummy, prune = reports[DUMMY], reports[PRUNE]
+    return Recorded(
+        mnist_mia=mnist.report.simple_mia,
+        original_mia=models.before.simple_mia,
+        retrained_mia=float(models.gold_mia.mean()),
+        retrained_mia_std=float(models.gold_mia.std(ddof=1)),
+        retrained_retain_acc=100 * retain,
+        retrained_test_acc=100 * test,
+        finetune_mia=reports["fine-tune"].simple_mia,
+        gradient_ascent_mia=reports["gradient ascent"].simple_mia,
+        l1_sparse_mia=reports["l1-sparse"].simple_mia,
+        dummy_labels_mia=dummy.simple_mia,
+        dummy_labels_retain_acc=100 * dummy.retain_acc,
+        dummy_labels_test_acc=100 * dummy.test_acc,
+        dummy_labels_time_ratio=ratios[DUMMY],
+        prune_mia=prune.simple_mia,
+        prune_retain_acc=100 * prune.retain_acc,
+        prune_test_acc=100 * prune.test_acc,
+        prune_time_ratio=ratios[PRUNE],
+        unlearned_mia=after.simple_mia,
+        unlearned_mia_off_band=off_band(after.simple_mia, models.band),
+        unlearned_retain_drop=100 * (retain - after.retain_acc),
+        unlearned_test_drop=100 * (test - after.test_acc),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Questions and headlines
 
 
 def _loss_cases(gen: torch.Generator) -> list[dict]:
@@ -209,5 +728,5 @@ LESSON = Lesson(
         "q3": ResultQuestion("cnn", conditions),
     },
     headlines=HEADLINES,
-    zoo_specs=zoo.memorising_specs,
+    zoo_specs=memorising_specs,
 )

@@ -12,8 +12,9 @@ fine-tuning alone. Seed 003 prunes its CIFAR-10 ResNet-18 and reads the MIA fall
 
 Reference settings: Jia et al. prune one-shot (OMP) to 95 % sparsity and fine-tune 10 epochs on the retain set
 (SGD, lr 0.01, CIFAR-10). Here: 95 % sparsity (over Conv *and* Linear weights), Adam at 1e-3, 3 epochs
-(quick) / 5 (full) on the 3,600 retain images of notebook 06's memorising model (quick, measured: simple_mia
-0.565 -> 0.535, retain accuracy 97.9 -> 93.0 %; 90 % sparsity kept 96.8 % but only reached 0.544).
+(quick) / 5 (full) on the 3,600 retain images of lesson 06's memorising model (``MEMORISING`` in
+:mod:`unlearnlab.lessons.mia_pruning`; quick, measured: simple_mia 0.565 -> 0.535, retain accuracy
+97.9 -> 93.0 %; 90 % sparsity kept 96.8 % but only reached 0.544).
 The l1-sparse fine-tune, the other route to sparsity, is :mod:`unlearnlab.methods.l1_sparse`.
 """
 
