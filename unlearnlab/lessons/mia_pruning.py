@@ -23,6 +23,7 @@ from ..config import Profile
 from ..data import Splits, make_loader, random_splits
 from ..methods import finetune, gradient_ascent, l1_sparse, pruning, random_labels
 from ..methods.base import UnlearningResult
+from ..metrics import retrained_band
 from ..training import predict
 from .base import (
     Condition,
@@ -137,10 +138,11 @@ def retrained_reports(profile: Profile, device: torch.device | str = "cpu") -> l
 
 
 def mia_band(profile: Profile, device: torch.device | str = "cpu") -> tuple[float, float]:
-    """The simple_mia interval a good method must land in: the retrained models' range, widened by the margin."""
+    """The simple_mia interval a good method must land in (:func:`unlearnlab.metrics.retrained_band`): the
+    retrained models' range, widened on each side by the profile's margin."""
     margin = for_profile(BARS, profile).mia_margin
-    scores = [r.simple_mia for r in retrained_reports(profile, device)]
-    return min(scores) - margin, max(scores) + margin
+    band = retrained_band([r.simple_mia for r in retrained_reports(profile, device)], margin)
+    return band.low, band.high
 
 
 def conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> list[Condition]:
