@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
+from .. import zoo
 from ..config import Profile
-from ..methods import distill, losses
-from ..metrics import largest_class_drop
+from ..data import Splits, TensorData, class_splits, make_loader, relabelled_training_set
+from ..methods import bad_teacher, distill, losses
+from ..methods.base import UnlearningResult
+from ..metrics import UnlearningReport, largest_class_drop, report_table
+from ..plots import plot_history, plot_per_class
+from ..training import History, predict
 from .base import (
     Condition,
     FunctionQuestion,
@@ -24,6 +31,8 @@ from .base import (
     references,
     report_on_test,
 )
+from .relabel_freeze import confusion_figure as confusion_figure  # re-exported: the same 6 -> 3 setting as 01
+from .relabel_freeze import report
 
 FORGET, TAUGHT_AS = 6, 3
 
@@ -72,6 +81,197 @@ def _teacher_targets_cases(gen: torch.Generator) -> list[dict]:
 
 def _teacher_targets_reference(logits: torch.Tensor, T: float, forget: int, to: int) -> torch.Tensor:
     return distill.move_class_mass(losses.soft_targets(logits, T), forget, to)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The notebook's setting, runs and figures
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much data the students learn from."""
+
+    train_subset: int | None  # student training images, a stratified subset (None: all 60,000)
+
+
+SIZES = {"quick": Sizes(train_subset=6_000), "full": Sizes(train_subset=None)}
+
+
+class Setting(NamedTuple):
+    """The models and data every cell of the notebook uses."""
+
+    teacher: nn.Module  # the original cnn_bn (zoo)
+    retrained: nn.Module  # the gold standard, retrained from scratch without any 6 (zoo)
+    splits: Splits  # class-6 splits of the profile's training subset
+    relabelled_train: TensorData  # retain + forget training images, every 6 labelled 3
+
+
+def setting(profile: Profile, seed: int, device: torch.device | str) -> Setting:
+    """The teacher and the retrained model, the splits and the relabelled training set of ``profile``."""
+    splits = class_splits([FORGET], train_subset=for_profile(SIZES, profile).train_subset, seed=seed)
+    return Setting(
+        zoo.pretrained("cnn_bn", profile, seed=seed, device=device),
+        zoo.retrained((FORGET,), "cnn_bn", profile, seed=seed, device=device),
+        splits,
+        relabelled_training_set(splits, {FORGET: TAUGHT_AS}),
+    )
+
+
+def student_config(profile: Profile) -> distill.Config:
+    """The distilled student's settings for ``profile`` (the notebook's ``cfg``)."""
+    return for_profile(distill.CONFIGS, profile)
+
+
+def references_text(before: UnlearningReport, gold: UnlearningReport) -> str:
+    """The teacher next to the retrained model."""
+    return report_table({"teacher (original)": before, "retrained from scratch": gold})
+
+
+class Run(NamedTuple):
+    """A trained student and its report on the test set."""
+
+    result: UnlearningResult  # the method's result: model, cost, history (and, for distillation, the loss terms)
+    report: UnlearningReport
+
+
+def demo_config(config: distill.Config, **changes: object) -> distill.Config:
+    """Section 3's demonstration: one epoch, listening mostly to the raw teacher (alpha 0.1, targets kept)."""
+    return replace(config, num_epochs=1, alpha=0.1, targets="keep", **changes)
+
+
+class Demonstrations(NamedTuple):
+    """Section 3's two students: seed 000's flat loss and the correct one, both with the teacher's 6 kept."""
+
+    flat: Run  # softmax applied twice (seed 000)
+    moving: Run  # log-probabilities, the targets as they are: the 6 leaks back
+
+
+def demonstrations(
+    teacher: nn.Module, splits: Splits, config: distill.Config, seed: int, device: torch.device | str
+) -> Demonstrations:
+    """Train both demonstration students and report on them."""
+
+    def run(demo: distill.Config) -> Run:
+        result = distill.unlearn(teacher, splits, demo, device=device, seed=seed)
+        return Run(result, report(result.model, device))
+
+    return Demonstrations(run(demo_config(config, loss="double_softmax")), run(demo_config(config)))
+
+
+def flat_loss_text(demos: Demonstrations) -> str:
+    """How the distillation term moved in each demonstration, and their ratio at the first step."""
+    flat, moving = demos.flat.result.parts.kd, demos.moving.result.parts.kd
+    return (
+        f"double softmax: KD term from {flat[0]:.4f} to {flat[-1]:.4f}\n"
+        f"log-probabilities: KD term from {moving[0]:.2f} to {moving[-1]:.2f}\n"
+        f"at the first step the fixed term is {moving[0] / flat[0]:.0f} times the buggy one"
+    )
+
+
+def kd_figure(demos: Demonstrations) -> Figure:
+    """The distillation term per step, softmax applied twice against the logits."""
+    terms = {
+        "KD term, softmax applied twice": History(step_loss=demos.flat.result.parts.kd),
+        "KD term, logits (fixed)": History(step_loss=demos.moving.result.parts.kd),
+    }
+    return plot_history(terms, "distillation term per step")
+
+
+def prob_of_forget_class(model: nn.Module, splits: Splits, device: torch.device | str) -> float:
+    """Mean probability of class 6 on the test images of class 6."""
+    logits, _ = predict(model, make_loader(splits.test_forget), device)
+    return logits.softmax(1)[:, FORGET].mean().item()
+
+
+def leak_text(
+    teacher: nn.Module,
+    leaky: Run,
+    retrained: nn.Module,
+    before: UnlearningReport,
+    splits: Splits,
+    device: torch.device | str,
+) -> str:
+    """The student taught the teacher's 6 next to the teacher, and how much probability each gives to 6."""
+    table = report_table({"teacher": before, "student, class 6 left in the targets": leaky.report})
+    teacher_p, leaky_p = (prob_of_forget_class(m, splits, device) for m in (teacher, leaky.result.model))
+    return (
+        f"{table}\nmean probability of 6 on test 6s: teacher {teacher_p:.3f}, student taught with the raw targets "
+        f"{leaky_p:.3f}, retrained {prob_of_forget_class(retrained, splits, device):.4f}"
+    )
+
+
+def student_text(
+    student: nn.Module,
+    splits: Splits,
+    before: UnlearningReport,
+    after: UnlearningReport,
+    gold: UnlearningReport,
+    device: torch.device | str,
+) -> str:
+    """Q3's student next to the teacher and the retrained model, its class 6, its probability of 6, its worst
+    drop on another class."""
+    table = report_table({"teacher": before, "student (6 moved to 3)": after, "retrained from scratch": gold})
+    drop, worst = largest_class_drop(after, [before, gold], skip=[FORGET, TAUGHT_AS])
+    return (
+        f"{table}\nclass 6: {100 * after.per_class[FORGET]:.2f} %, modified labels: {100 * after.relabelled_acc:.2f} %"
+        f"\nmean probability of 6 on test 6s: {prob_of_forget_class(student, splits, device):.4f}\n"
+        f"largest drop on another class below both the teacher and the retrained model: {drop:.2f} points "
+        f"(class {worst})"
+    )
+
+
+def bad_teacher_config(profile: Profile) -> bad_teacher.Config:
+    """The bad-teacher method's settings for ``profile``."""
+    return for_profile(bad_teacher.CONFIGS, profile)
+
+
+def bad_teacher_run(
+    teacher: nn.Module, splits: Splits, config: bad_teacher.Config, seed: int, device: torch.device | str
+) -> Run:
+    """Chundawat et al.'s bad-teacher student (a copy of the teacher, two teachers), and its report."""
+    result = bad_teacher.unlearn(teacher, splits, config, device=device, seed=seed)
+    return Run(result, report(result.model, device))
+
+
+def bad_teacher_text(bad: Run, before: UnlearningReport, gold: UnlearningReport) -> str:
+    """The bad-teacher student next to the teacher and the retrained model, and its test 6s still read as 6."""
+    table = report_table({"teacher": before, "bad-teacher student": bad.report, "retrained from scratch": gold})
+    return (
+        f"{table}\ntest 6s still read as 6: bad-teacher student {100 * bad.report.per_class[FORGET]:.2f} %, "
+        f"retrained model {100 * gold.per_class[FORGET]:.2f} %"
+    )
+
+
+def side_by_side_text(
+    before: UnlearningReport, demos: Demonstrations, after: UnlearningReport, bad: Run, gold: UnlearningReport
+) -> str:
+    """Every model of the notebook in one table."""
+    return report_table(
+        {
+            "teacher (original)": before,
+            "student, flat loss (1 epoch, alpha 0.1)": demos.flat.report,
+            "student, 6 left in targets (1 epoch, alpha 0.1)": demos.moving.report,
+            "student, 6 moved to 3": after,
+            "bad-teacher student": bad.report,
+            "retrained from scratch": gold,
+        }
+    )
+
+
+def per_class_figure(before: UnlearningReport, after: UnlearningReport, bad: Run, gold: UnlearningReport) -> Figure:
+    """Per-class accuracy of the teacher, both students and the retrained model, classes 3 and 6 shaded."""
+    series = {
+        "teacher": before.per_class,
+        "student": after.per_class,
+        "bad teacher": bad.report.per_class,
+        "retrained": gold.per_class,
+    }
+    return plot_per_class(series, "accuracy per class, original labels", highlight=[FORGET, TAUGHT_AS])
+
+
+def history_figure(history: History, bad: Run) -> Figure:
+    """The training loss of Q3's student and of the bad-teacher student."""
+    return plot_history({"student (CE + KD)": history, "bad teacher (KD only)": bad.result.history}, "training loss")
 
 
 HEADLINES = (
