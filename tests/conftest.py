@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from unlearnlab import zoo
-from unlearnlab.config import Profile
+from unlearnlab.config import Profile, resolve
 from unlearnlab.course import referee
 from unlearnlab.data import TensorData, load_mnist
+from unlearnlab.training import pick_device
 
 # a profile small enough for unit tests: a few hundred images, one epoch
 TINY = Profile(name="tiny", train_subset=600, num_epochs=1, batch_size=64, lr=3e-3, finetune_epochs=1)
@@ -49,7 +50,7 @@ def cached_models(request: pytest.FixtureRequest) -> None:
     shift = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
     needed = [(), (6,), (0,)]
     for exclude in needed[shift % 3 :] + needed[: shift % 3]:
-        zoo.get("cnn_bn", "auto", exclude_classes=exclude)
+        zoo.get("cnn_bn", resolve("auto"), device=pick_device("auto"), exclude_classes=exclude)
     names = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "solutions").glob("[0-9]*.ipynb"))
     referee.warm_cache(names[::-1] if shift % 2 else names)
 

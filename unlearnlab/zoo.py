@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from . import cache
-from .config import Profile, resolve
+from .config import Profile
 from .data import (
     BatchLoader,
     check_classes,
@@ -19,7 +19,7 @@ from .data import (
     stratified_subset,
 )
 from .models import build_model
-from .training import fit, pick_device, seeded
+from .training import fit, seeded
 
 ZOO_VERSION = 1  # bump when the training recipe changes, so old cache files are not reused
 
@@ -73,7 +73,7 @@ class ZooEntry:
     path: Path
 
 
-def train_from_scratch(spec: TrainSpec, device: str | torch.device = "auto") -> tuple[nn.Module, float]:
+def train_from_scratch(spec: TrainSpec, device: str | torch.device = "cpu") -> tuple[nn.Module, float]:
     """Train a fresh model as ``spec`` says; returns the model (in eval mode) and the training seconds."""
     train = load_dataset(spec.dataset, train=True)
     split_seed = spec.seed if spec.split_seed is None else spec.split_seed
@@ -115,17 +115,17 @@ def _from_payload(spec: TrainSpec, payload: dict) -> tuple[nn.Module, float]:
 
 
 def get(
-    name: str = "cnn_bn",
-    profile: str | Profile = "auto",
+    name: str,
+    profile: Profile,
     seed: int = 0,
-    device: str | torch.device = "auto",
+    device: str | torch.device = "cpu",
     exclude_classes: tuple[int, ...] = (),
 ) -> ZooEntry:
     """Load the model ``name`` trained under ``profile``, training and caching it on first use."""
-    return get_spec(TrainSpec.from_profile(name, resolve(profile), seed, tuple(exclude_classes)), device)
+    return get_spec(TrainSpec.from_profile(name, profile, seed, tuple(exclude_classes)), device)
 
 
-def get_spec(spec: TrainSpec, device: str | torch.device = "auto") -> ZooEntry:
+def get_spec(spec: TrainSpec, device: str | torch.device = "cpu") -> ZooEntry:
     """The model ``spec`` describes, training and caching it on first use."""
     path = cache.entry_path("zoo", f"{spec.model}-{spec.key()}")
     model, seconds = cache.load_or_build(
@@ -134,22 +134,20 @@ def get_spec(spec: TrainSpec, device: str | torch.device = "auto") -> ZooEntry:
         lambda trained: _payload(spec, trained),
         lambda payload: _from_payload(spec, payload),
     )
-    return ZooEntry(model.to(pick_device(device)).eval(), seconds, path)
+    return ZooEntry(model.to(device).eval(), seconds, path)
 
 
-def pretrained(
-    name: str = "cnn_bn", profile: str | Profile = "auto", seed: int = 0, device: str | torch.device = "auto"
-) -> nn.Module:
+def pretrained(name: str, profile: Profile, seed: int = 0, device: str | torch.device = "cpu") -> nn.Module:
     """The original model: ``name`` trained on all ten classes (cached)."""
     return get(name, profile, seed, device).model
 
 
 def retrained(
     forget_classes: tuple[int, ...],
-    name: str = "cnn_bn",
-    profile: str | Profile = "auto",
+    name: str,
+    profile: Profile,
     seed: int = 0,
-    device: str | torch.device = "auto",
+    device: str | torch.device = "cpu",
 ) -> nn.Module:
     """The gold standard: ``name`` trained from scratch without ``forget_classes`` (cached)."""
     if not check_classes(forget_classes):

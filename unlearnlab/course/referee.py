@@ -24,6 +24,7 @@ from ..data import load_dataset, load_mnist
 from ..lessons.base import Condition, FunctionQuestion, Question, ResultQuestion
 from ..lessons.catalog import find
 from ..models import build_model
+from ..training import pick_device
 from .probe import observe_call
 
 
@@ -53,21 +54,21 @@ def reference_name(exercise: str, grade_id: str) -> str | None:
     return name if name.isidentifier() and not name.startswith("_") else None
 
 
-def warm_cache(exercises: list[str], profile: str | Profile = "auto") -> None:
+def warm_cache(exercises: list[str], profile: str | Profile = "auto", device: str | torch.device = "auto") -> None:
     """Extract the data and train (once) every model the exercises load, so no submission's clock pays for it
     (and a sandbox with a read-only cache finds everything it needs)."""
-    profile = resolve(profile)
+    profile, device = resolve(profile), pick_device(device)
     for train in (True, False):
         load_mnist(train=train)
     for lesson in filter(None, map(find, exercises)):
         for exclude in sorted(set(lesson.needs)):
-            zoo.get("cnn_bn", profile, exclude_classes=exclude)
+            zoo.get("cnn_bn", profile, device=device, exclude_classes=exclude)
         if lesson.warm is not None:
             lesson.warm(profile)
         for spec in lesson.zoo_specs(profile) if lesson.zoo_specs else ():
             load_dataset(spec.dataset, train=True)
             load_dataset(spec.dataset, train=False)
-            zoo.get_spec(spec)
+            zoo.get_spec(spec, device)
 
 
 # ----------------------------------------------------------------------------------------------------------
