@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .data import NUM_CLASSES, TensorData, check_classes, class_mask, make_loader
-from .training import Batches, pick_device, predict
+from .training import Batches, predict
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -50,7 +50,7 @@ def evaluation_from_predictions(
 
 
 def evaluate(
-    model: nn.Module, loader: Batches, device: str | torch.device = "auto", num_classes: int = NUM_CLASSES
+    model: nn.Module, loader: Batches, device: torch.device | str = "cpu", num_classes: int = NUM_CLASSES
 ) -> Evaluation:
     """Evaluate ``model`` on every batch of ``loader``."""
     logits, y = predict(model, loader, device)
@@ -77,7 +77,7 @@ def unlearning_report(
     test: TensorData,
     forget_classes: Iterable[int],
     relabel: Mapping[int, int] | None = None,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
 ) -> UnlearningReport:
     """Evaluate ``model`` once on ``test`` and split the result into forget/retain/test accuracy."""
     forget_classes = check_classes(forget_classes)
@@ -146,22 +146,20 @@ def activation_distance_probs(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 def _output_probs(
     model_a: nn.Module, model_b: nn.Module, loader: Batches, device: str | torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    device = pick_device(device)
+    device = torch.device(device)
     logits_a, _ = predict(model_a, loader, device)
     logits_b, _ = predict(model_b, loader, device)
     return logits_a.softmax(1), logits_b.softmax(1)
 
 
-def js_divergence(
-    model_a: nn.Module, model_b: nn.Module, loader: Batches, device: str | torch.device = "auto"
-) -> float:
+def js_divergence(model_a: nn.Module, model_b: nn.Module, loader: Batches, device: torch.device | str = "cpu") -> float:
     """Mean JS divergence between two models' output distributions on ``loader`` (0 = identical)."""
     p, q = _output_probs(model_a, model_b, loader, device)
     return float(js_divergence_probs(p, q).mean())
 
 
 def activation_distance(
-    model_a: nn.Module, model_b: nn.Module, loader: Batches, device: str | torch.device = "auto"
+    model_a: nn.Module, model_b: nn.Module, loader: Batches, device: torch.device | str = "cpu"
 ) -> float:
     """Mean L2 distance between two models' output probabilities on ``loader`` (Chundawat et al., 2023)."""
     p, q = _output_probs(model_a, model_b, loader, device)

@@ -42,14 +42,14 @@ def losses_from_logits(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.double(), y, reduction="none")
 
 
-def per_sample_losses(model: nn.Module, data: TensorData | Batches, device: str | torch.device = "auto") -> np.ndarray:
+def per_sample_losses(model: nn.Module, data: TensorData | Batches, device: torch.device | str = "cpu") -> np.ndarray:
     """Cross-entropy of every item, l_i = -log softmax(z_i)[y_i]; shape (N,), in data order."""
     logits, y = predict(model, _batches(data), device)  # (N, C), (N,)
     return losses_from_logits(logits, y).numpy()
 
 
 def true_class_confidence(
-    model: nn.Module, data: TensorData | Batches, device: str | torch.device = "auto"
+    model: nn.Module, data: TensorData | Batches, device: torch.device | str = "cpu"
 ) -> np.ndarray:
     """The probability the model gives each item's true class, softmax(z_i)[y_i]; shape (N,)."""
     logits, y = predict(model, _batches(data), device)
@@ -140,7 +140,7 @@ def mia_score(
     members: TensorData | Batches,
     nonmembers: TensorData | Batches,
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int = 0,
 ) -> float:
     """:func:`simple_mia` on ``model``'s losses: members = the forget set, non-members = held-out images."""
@@ -172,7 +172,7 @@ def mia_efficacy(
     test: TensorData,
     forget: TensorData,
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int = 0,
 ) -> float:
     """MIA-efficacy of Jia et al. (2023) / SalUn on ``model``: the share of ``forget`` judged non-member.
@@ -241,7 +241,7 @@ def membership_report(
     retain: TensorData,
     test: TensorData,
     *,
-    device="auto",
+    device: torch.device | str = "cpu",
     seed: int = 0,
     draws: int = 5,
 ) -> MembershipReport:

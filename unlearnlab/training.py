@@ -114,7 +114,7 @@ def fit(
     lr: float = 1e-3,
     loss_fn: StepLoss = cross_entropy_step,
     optimizer: torch.optim.Optimizer | None = None,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     val_loader: Batches | None = None,
     lr_schedule: str = "constant",
     desc: str = "train",
@@ -130,7 +130,7 @@ def fit(
     """
     if lr_schedule not in ("constant", "onecycle"):
         raise ValueError(f"unknown lr_schedule {lr_schedule!r}: use 'constant' or 'onecycle'")
-    device = pick_device(device)
+    device = torch.device(device)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -172,11 +172,9 @@ def fit(
 
 
 @torch.no_grad()
-def predict(
-    model: nn.Module, loader: Batches, device: str | torch.device = "auto"
-) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model: nn.Module, loader: Batches, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (N, C) and labels (N,) of a whole loader, on the CPU, with the model in eval mode."""
-    device = pick_device(device)
+    device = torch.device(device)
     model.to(device).eval()
     logits, labels = [], []
     for X, y in loader:

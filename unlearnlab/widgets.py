@@ -27,7 +27,7 @@ from .metrics import confusion_matrix
 from .mia import attack_rates
 from .mia_plots import plot_threshold_panels
 from .plots import CourseFigure, image_grid
-from .training import pick_device, predict
+from .training import predict
 
 # ----------------------------------------------------------------------------------------------------------
 # Confusion matrix and per-class accuracy: original vs unlearned
@@ -273,7 +273,7 @@ def inversion_gallery(
     settings: Sequence[GallerySetting],
     images_per_class: int = 3,
     steps: int = 60,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int = 0,
 ) -> dict[GallerySetting, deepinversion.SynthesisResult]:
     """DeepInversion images of every class for each setting (the quick config with the given weights and steps)."""
@@ -295,7 +295,7 @@ def cached_inversion_gallery(
     settings: Sequence[GallerySetting],
     images_per_class: int = 3,
     steps: int = 60,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int = 0,
 ) -> dict[GallerySetting, TensorData]:
     """:func:`inversion_gallery`'s images, cached on disk under a hash of the teacher's weights and the arguments."""
@@ -382,10 +382,10 @@ def pruning_sweep(
     forget: TensorData,
     retain: TensorData,
     amounts: Sequence[float],
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
 ) -> list[PruningPoint]:
     """One-shot global magnitude pruning (:func:`global_magnitude_prune`) at each amount; ``model`` is unchanged."""
-    device = pick_device(device)
+    device = torch.device(device)
     points = []
     for amount in amounts:
         pruned = global_magnitude_prune(model, amount)

@@ -172,7 +172,7 @@ def unlearn(
     config: Config | str = "quick",
     *,
     ledger: Ledger,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> AmnesiacResult:
     """Undo the ``ledger``'s updates (the top ``config.fraction`` per layer, ``config.layers`` only) on a copy of

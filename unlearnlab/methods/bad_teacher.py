@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from ..data import Splits, TensorData, make_loader, stratified_subset
-from ..training import pick_device
 from .base import UnlearningResult, clone, fresh_model, pick_config, require, timed, train_copy
 from .losses import kd_loss, soft_targets
 
@@ -52,7 +51,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> BadTeacherResult:
     """Start from ``model``; distil it on retained images and a fresh random network on the forget images.
@@ -63,7 +62,7 @@ def unlearn(
     if not 0 < config.retain_fraction <= 1:
         raise ValueError(f"retain_fraction must be in (0, 1], got {config.retain_fraction}")
     require(splits, "bad teaching", "forget")
-    device = pick_device(device)
+    device = torch.device(device)
     seed_value = 0 if seed is None else seed
     with timed() as cost:
         good = clone(model).to(device).eval()

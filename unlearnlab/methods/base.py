@@ -4,7 +4,7 @@ Each method is a module under :mod:`unlearnlab.methods` that exports
 
 - ``Config``: a frozen dataclass of the method's settings (one comment per field);
 - ``CONFIGS``: ``{"quick": Config(...), "full": Config(...)}``, the profiles;
-- ``unlearn(model, splits, config="quick", *, device="auto", seed=0) -> UnlearningResult`` (or a subclass
+- ``unlearn(model, splits, config="quick", *, device="cpu", seed=0) -> UnlearningResult`` (or a subclass
   with the method's own typed fields).
 
 ``unlearn`` never modifies ``model``; it reports its :class:`Cost`. The model it hands back is in eval mode with
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..data import NUM_CLASSES, BatchLoader, Splits, make_loader
-from ..training import Batches, History, StepLoss, cross_entropy_step, fit, pick_device, seeded
+from ..training import Batches, History, StepLoss, cross_entropy_step, fit, seeded
 from .saliency import apply_gradient_masks
 
 C = TypeVar("C")
@@ -104,7 +104,7 @@ def train_copy(
     method's :class:`UnlearningResult` makes every parameter trainable again. Returns the trained copy and its
     history.
     """
-    trained = clone(model).to(pick_device(device))
+    trained = clone(model).to(device)
     handles = apply_gradient_masks(trained, masks) if masks is not None else []
     try:
         history = fit(trained, loader, num_epochs=num_epochs, lr=lr, loss_fn=loss_fn, device=device, desc=desc)

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import MEAN, NUM_CLASSES, STD, TensorData, check_classes
-from ..training import make_rng, pick_device, progress
+from ..training import make_rng, progress
 from .base import frozen, pick_config
 from .losses import bn_layers, bn_statistics_hooks
 
@@ -145,7 +145,7 @@ def synthesize(
     config: InversionConfig | str = "quick",
     *,
     images_per_class: int | None = None,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> SynthesisResult:
     """DeepInversion images of ``classes`` (default: all) from the BatchNorm ``teacher``, left unchanged.
@@ -164,7 +164,7 @@ def synthesize(
     classes = check_classes(range(NUM_CLASSES) if classes is None else classes)
     if not classes:
         raise ValueError("classes is empty: name at least one class to synthesise")
-    device = pick_device(device)
+    device = torch.device(device)
     rng = make_rng(seed)
     rounds = math.ceil(config.images_per_class / config.batch_per_class)
     images, labels, step_loss, recognised = [], [], [], 0

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Splits, make_loader, relabelled_training_set
-from ..training import fit, pick_device
+from ..training import fit
 from .base import UnlearningResult, clone, fresh_model, pick_config, relabel_mapping, timed
 from .losses import kd_loss, soft_targets, soft_targets_without
 
@@ -108,7 +108,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> DistillResult:
     """Train a fresh student on the relabelled data with CE + distillation from ``model`` (the teacher).
@@ -124,7 +124,7 @@ def unlearn(
     if not 0 <= config.alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {config.alpha}")
     (forget_class,) = splits.forget_classes
-    device = pick_device(device)
+    device = torch.device(device)
     rule = TARGET_RULES[config.targets]
     parts = DistillParts()
     with timed() as cost:

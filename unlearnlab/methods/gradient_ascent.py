@@ -47,7 +47,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> UnlearningResult:
     """Ascend the forget set's cross-entropy on a copy of ``model``."""

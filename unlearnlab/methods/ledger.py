@@ -29,7 +29,7 @@ from ..data import (
 )
 from ..files import save_torch
 from ..models import build_model
-from ..training import fit, pick_device, seeded
+from ..training import fit, seeded
 
 LEDGER_VERSION = 1  # bump when the recipe changes, so old cache files are not reused
 
@@ -248,11 +248,11 @@ def initial_model(setup: LedgerSetup) -> nn.Module:
 
 
 def train_with_ledger(
-    setup: LedgerSetup, device: str | torch.device = "auto", data: LedgerData | None = None
+    setup: LedgerSetup, device: torch.device | str = "cpu", data: LedgerData | None = None
 ) -> LedgerRun:
     """Train the base model through ``fit`` with a :class:`LedgerRecorder`, and the retrained model."""
     data = data or ledger_data(setup)
-    device = pick_device(device)
+    device = torch.device(device)
     trained = []
     for drop in (False, True):
         model = initial_model(setup).to(device)
@@ -274,7 +274,7 @@ def train_with_ledger(
     return LedgerRun(setup, model, retrained, ledger, data, seconds, retrain_seconds)
 
 
-def ledger_run(setup: LedgerSetup, device: str | torch.device = "auto") -> LedgerRun:
+def ledger_run(setup: LedgerSetup, device: torch.device | str = "cpu") -> LedgerRun:
     """:func:`train_with_ledger`, cached on disk by :func:`unlearnlab.cache.load_or_build`."""
     run = cache.load_or_build(
         cache.entry_path("amnesiac", f"{setup.model}-{setup.key()}"),
@@ -282,7 +282,7 @@ def ledger_run(setup: LedgerSetup, device: str | torch.device = "auto") -> Ledge
         _run_payload,
         lambda payload: _run_from_payload(setup, payload),
     )
-    device = pick_device(device)
+    device = torch.device(device)
     run.model.to(device)
     run.retrained.to(device)
     return run

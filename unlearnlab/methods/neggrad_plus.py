@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import BatchLoader, Splits, make_loader
-from ..training import pick_device
 from .base import UnlearningResult, pick_config, require, timed, train_copy
 
 
@@ -68,13 +67,13 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> UnlearningResult:
     """Fine-tune a copy of ``model`` with NegGrad+ (retain descent, forget ascent); class or random forgetting."""
     config = pick_config(CONFIGS, config)
     require(splits, "NegGrad+", "forget", "retain")
-    device = pick_device(device)
+    device = torch.device(device)
     with timed() as cost:
         forget_batches = cycle(make_loader(splits.forget, config.forget_batch_size, shuffle=True, seed=seed))
 

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Splits, make_loader, relabelled_training_set
-from ..training import pick_device
 from .base import UnlearningResult, clone, pick_config, relabel_mapping, timed, train_copy
 from .saliency import Masks, gradient_saliency, layer_masks, mask_fraction, top_fraction_mask
 
@@ -95,7 +94,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
     masks: Mapping[str, torch.Tensor] | None = None,
 ) -> PenaltyResult:
@@ -109,7 +108,7 @@ def unlearn(
     if config.penalty not in PENALTIES:
         raise ValueError(f"unknown penalty {config.penalty!r}: choose one of {', '.join(map(repr, PENALTIES))}")
     (forget_class,) = splits.forget_classes
-    device = pick_device(device)
+    device = torch.device(device)
     with timed() as cost:
         masks = dict(masks) if masks is not None else choose_masks(clone(model).to(device), splits, config, device)
         data = relabelled_training_set(splits, relabel_mapping(splits.forget_classes, config.relabel_to))

@@ -143,7 +143,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> PruneResult:
     """Prune a copy of ``model`` to ``config.sparsity``, then fine-tune it on the retain set, mask fixed.

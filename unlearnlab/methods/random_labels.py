@@ -47,7 +47,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> UnlearningResult:
     """Fine-tune a copy of ``model`` on the retain set plus the forget set under random wrong labels."""

@@ -56,7 +56,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> UnlearningResult:
     """Fine-tune a copy of ``model`` on retain + relabelled forget data with only ``config.trainable`` layers."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import Batches, pick_device
+from ..training import Batches
 
 Masks = dict[str, torch.Tensor]  # parameter name -> boolean tensor of the parameter's shape (True = trainable)
 CANDIDATE_LAYERS = (nn.Conv2d, nn.Linear)
@@ -30,16 +30,14 @@ def candidate_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     }
 
 
-def gradient_saliency(
-    model: nn.Module, loader: Batches, device: str | torch.device = "auto"
-) -> dict[str, torch.Tensor]:
+def gradient_saliency(model: nn.Module, loader: Batches, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """|dL/dw| summed over ``loader`` for every candidate parameter, L = cross-entropy on the loader's labels.
 
     Give it the forget set with its original labels (class 6): large scores mark the weights that class 6
     relies on. The model is evaluated in eval mode; it is left as it was given (parameters, mode and device: a
     model on another device is scored on a copy).
     """
-    device = pick_device(device)
+    device = torch.device(device)
     on_device = all(p.device.type == device.type for p in model.parameters())
     net = model if on_device else copy.deepcopy(model).to(device)
     was_training = net.training

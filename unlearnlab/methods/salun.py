@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..data import Splits, TensorData, concat, make_loader
-from ..training import make_rng, pick_device
+from ..training import make_rng
 from .base import UnlearningResult, pick_config, require, timed, train_copy, wrong_labels
 from .saliency import Masks, gradient_saliency, mask_fraction, top_fraction_mask
 
@@ -59,13 +59,13 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> SalUnResult:
     """SalUn on a copy of ``model``: saliency mask from the forget set, then random-label fine-tuning of it."""
     config = pick_config(CONFIGS, config)
     require(splits, "SalUn", "forget")
-    device = pick_device(device)
+    device = torch.device(device)
     with timed() as cost:
         scores = gradient_saliency(model, make_loader(splits.forget, 256), device)
         masks = top_fraction_mask(scores, config.fraction)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Splits, make_loader
-from ..training import History, fit, pick_device
+from ..training import History, fit
 from .base import UnlearningResult, clone, pick_config, require, timed
 from .losses import kd_loss, soft_targets
 
@@ -73,7 +73,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> UnlearningResult:
     """SCRUB on a copy of ``model`` (the frozen original is the teacher); class or random forgetting."""
@@ -81,7 +81,7 @@ def unlearn(
     require(splits, "SCRUB", "forget", "retain")
     if not 0 <= config.max_epochs <= config.num_epochs:
         raise ValueError(f"max_epochs must be in [0, num_epochs], got {config.max_epochs}")
-    device = pick_device(device)
+    device = torch.device(device)
     with timed() as cost:
         teacher = clone(model).to(device).eval()
         student = clone(model).to(device)

@@ -29,7 +29,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> NoiseResult:
     """Unlearn ``splits.forget_classes`` with error-maximising noise and real retain images for the repair."""
