@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 import torch
 
-from unlearnlab.data import TensorData, class_splits, per_class_subset
+from unlearnlab.data import TensorData, class_splits
 from unlearnlab.methods.base import pick_config
 from unlearnlab.methods.deepinversion import (
     CONFIGS,
@@ -23,11 +22,9 @@ from unlearnlab.methods.losses import bn_statistics_hooks, bn_statistics_loss
 from unlearnlab.methods.zero_shot_student import (
     Config,
     StudentConfig,
-    learning_curve,
     train_student,
     unlearn,
 )
-from unlearnlab.metrics import unlearning_report
 from unlearnlab.models import build_model
 from unlearnlab.training import make_rng
 
@@ -142,20 +139,3 @@ def test_deepinversion_unlearn_smoke(mnist_train, mnist_test):
     assert synthetic.class_counts() == [0] + [3] * 9  # three images of each retained class, none of class 0
     assert result.cost.stored_bytes == 27 * 28 * 28 * 4  # the synthetic set, float32
     assert len(result.history.step_loss) == math.ceil(27 / 16)
-
-
-def test_learning_curve_trains_one_student_per_count_with_the_same_step_budget(mnist_test):
-    torch.manual_seed(0)
-    teacher = build_model("cnn_bn").eval()
-    synthetic = TensorData(torch.randn(8, 1, 28, 28), torch.tensor([1, 2] * 4))  # 4 images of classes 1 and 2
-    config = StudentConfig(num_epochs=1, batch_size=2)  # the whole set: 4 steps
-    points = learning_curve(teacher, synthetic, [0], [4, 1], mnist_test.subset(slice(0, 100)), config, "cpu")
-    assert [p.images_per_class for p in points] == [1, 4]
-    assert [p.steps for p in points] == [4, 4]  # 1 batch x 4 epochs, and 4 batches x 1 epoch
-    for point, epochs in zip(points, [4, 1]):  # each point is the student train_student gives on that subset
-        subset = per_class_subset(synthetic, point.images_per_class, seed=0)
-        student, _ = train_student(teacher, subset, [0], replace(config, num_epochs=epochs), "cpu", 0)
-        report = unlearning_report(student, mnist_test.subset(slice(0, 100)), [0], device="cpu")
-        assert (point.retain_acc, point.forget_acc) == (report.retain_acc, report.forget_acc)
-    with pytest.raises(ValueError, match="only 4 images"):
-        learning_curve(teacher, synthetic, [0], [5], mnist_test, config, "cpu")

@@ -3,14 +3,25 @@ that never sees the forget class (class 0)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from .. import zoo
 from ..config import Profile
+from ..data import NUM_CLASSES, TensorData, load_mnist, per_class_subset, stratified_subset
 from ..methods import deepinversion, losses
+from ..methods import zero_shot_student as zs
+from ..methods.deepinversion import InversionConfig, SynthesisResult
+from ..methods.zero_shot_student import StudentConfig
+from ..metrics import UnlearningReport, report_table, unlearning_report
+from ..plots import class_grid, plot_history, plot_per_class, plot_scaling
+from ..training import History
 from .base import (
     Condition,
     FunctionQuestion,
@@ -78,6 +89,219 @@ def _bn_reference(
 
 def _retain_targets_cases(gen: torch.Generator) -> list[dict]:
     return [{"args": [randn(gen, 4, 10), pick(gen, 10, k), T]} for k, T in ((1, 1.0), (2, 4.0))]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The notebook's setting, studies and figures
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The learning curve's sizes."""
+
+    curve_counts: tuple[int, ...]  # dreamed images per class, one student each (at most the images dreamed)
+
+
+SIZES = {"quick": Sizes(curve_counts=(5, 15, 50)), "full": Sizes(curve_counts=(10, 100, 1000, 6000))}
+
+
+class Setting(NamedTuple):
+    """The teacher, the gold standard and the only real data the notebook loads."""
+
+    teacher: nn.Module  # the original cnn_bn (zoo)
+    gold: zoo.ZooEntry  # cnn_bn retrained without the forget classes, with its training time
+    test: TensorData  # the real MNIST test set: evaluation only
+
+
+def setting(profile: Profile, forget: tuple[int, ...], seed: int, device: torch.device | str) -> Setting:
+    """The teacher and the retrained model (both cached by the zoo), and the real test set."""
+    teacher = zoo.pretrained("cnn_bn", profile, seed=seed, device=device)
+    gold = zoo.get("cnn_bn", profile, seed=seed, device=device, exclude_classes=forget)
+    return Setting(teacher, gold, load_mnist(train=False))
+
+
+def retain_classes(forget: Iterable[int]) -> list[int]:
+    """Every class but the forget classes: the classes dreamed."""
+    return [c for c in range(NUM_CLASSES) if c not in set(forget)]
+
+
+def reports(
+    models: Mapping[str, nn.Module], test: TensorData, forget: tuple[int, ...], device: torch.device | str
+) -> dict[str, UnlearningReport]:
+    """Each model's forget, retain and test accuracy on the real test images."""
+    return {name: unlearning_report(model, test, forget, device=device) for name, model in models.items()}
+
+
+def models_text(table: Mapping[str, UnlearningReport], gold: zoo.ZooEntry) -> str:
+    """The reports side by side, and how long retraining took."""
+    return (
+        f"{report_table(table)}\nretraining from scratch took {gold.seconds:.0f} s when the zoo trained it, "
+        "on the real retain data"
+    )
+
+
+def units_text(teacher: nn.Module, test: TensorData, seed: int, images: int = 500) -> str:
+    """R_bn of every BN layer on ``images`` real test digits, in raw units (the paper's) and standardised (ours)."""
+    real_batch = stratified_subset(test, images, seed=seed).X  # (images, 1, 28, 28)
+    lines = []
+    for units, standardise in (("raw units (paper)", False), ("standardised (course)", True)):
+        values = deepinversion.bn_statistics(teacher, real_batch, standardise=standardise)
+        lines.append(f"real digits, {units:22s} R_bn per BN layer: " + "  ".join(f"{v:6.2f}" for v in values))
+    return "\n".join(lines)
+
+
+def inversion_config(profile: Profile) -> InversionConfig:
+    """DeepInversion's settings for ``profile``."""
+    return for_profile(deepinversion.CONFIGS, profile)
+
+
+def ablation_configs(config: InversionConfig, images_per_class: int = 4) -> dict[str, InversionConfig]:
+    """Section 3's small syntheses: cross-entropy alone, the paper's raw BN statistics, and ours (standardised)."""
+    small = replace(config, images_per_class=images_per_class, batch_per_class=images_per_class)
+    return {
+        "cross-entropy only": replace(small, bn_weight=0.0, tv_weight=0.0, l2_weight=0.0, jitter=0),
+        "BN statistics, raw units (paper)": replace(small, standardise_bn=False),
+        "BN statistics, standardised (course)": small,
+    }
+
+
+def ablation(
+    teacher: nn.Module, forget: tuple[int, ...], config: InversionConfig, seed: int, device: torch.device | str
+) -> dict[str, SynthesisResult]:
+    """The same small synthesis of the retained classes three ways (:func:`ablation_configs`)."""
+    return {name: dream(teacher, forget, variant, seed, device) for name, variant in ablation_configs(config).items()}
+
+
+def ablation_text(teacher: nn.Module, dreams: Mapping[str, SynthesisResult]) -> str:
+    """For each variant: how often the teacher sees the target class, and the standardised R_bn per layer."""
+    return "\n".join(
+        f"{name:38s} teacher accuracy {100 * dreamed.teacher_acc:5.1f} %, standardised R_bn per layer: "
+        + "  ".join(f"{v:5.2f}" for v in deepinversion.bn_statistics(teacher, dreamed.data.X))
+        for name, dreamed in dreams.items()
+    )
+
+
+def ablation_figures(dreams: Mapping[str, SynthesisResult], per_class: int = 2) -> list[Figure]:
+    """A grid of each variant's images, ``per_class`` rows."""
+    return [class_grid(d.data.X, d.data.y, per_class=per_class, title=name) for name, d in dreams.items()]
+
+
+def dream(
+    teacher: nn.Module, forget: tuple[int, ...], config: InversionConfig, seed: int, device: torch.device | str
+) -> SynthesisResult:
+    """DeepInversion images of every retained class (the forget classes are never dreamed)."""
+    return deepinversion.synthesize(teacher, retain_classes(forget), config, device=device, seed=seed)
+
+
+def synthesis_text(synthetic: SynthesisResult, config: InversionConfig, device: torch.device | str) -> str:
+    """How many images, how fast, and how many of them the teacher calls their target class."""
+    return (
+        f"{len(synthetic.data):,} images ({config.images_per_class} per class, {config.steps} steps) "
+        f"in {synthetic.seconds:.0f} s: {synthetic.images_per_second:.1f} images/s on {device}\n"
+        f"the teacher calls {100 * synthetic.teacher_acc:.1f} % of them their target class"
+    )
+
+
+def synthetic_grid(synthetic: SynthesisResult) -> Figure:
+    """The dreamed images, six per class."""
+    return class_grid(synthetic.data.X, synthetic.data.y, per_class=6, title="dreamed images of the retained classes")
+
+
+def synthesis_loss_figure(synthetic: SynthesisResult) -> Figure:
+    """The DeepInversion loss, batch after batch."""
+    return plot_history(History(step_loss=synthetic.step_loss), "DeepInversion loss, batch after batch", smooth=5)
+
+
+def student_config(profile: Profile) -> StudentConfig:
+    """The zero-shot student's settings for ``profile``."""
+    return for_profile(zs.CONFIGS, profile).student
+
+
+def student_text(
+    table: Mapping[str, UnlearningReport], synthetic: SynthesisResult, history: History, gold: zoo.ZooEntry
+) -> str:
+    """Every model's report, and what zero-shot unlearning cost next to retraining."""
+    seconds = synthetic.seconds + history.seconds
+    return (
+        f"{report_table(table)}\nzero-shot unlearning took {seconds:.0f} s: synthesis {synthetic.seconds:.0f} s, "
+        f"student {history.seconds:.0f} s; retraining took {gold.seconds:.0f} s with the real data "
+        f"({seconds / gold.seconds:.1f} x retraining's time)"
+    )
+
+
+def per_class_figure(table: Mapping[str, UnlearningReport], forget: tuple[int, ...]) -> Figure:
+    """Per-class accuracy of every model on the real test images, the forget classes shaded."""
+    series = {name: result.per_class for name, result in table.items()}
+    return plot_per_class(series, "accuracy per class (real test images)", highlight=forget)
+
+
+@dataclass
+class CurvePoint:
+    """One student of a learning curve: how many synthetic images per class it saw, and how it did."""
+
+    images_per_class: int
+    retain_acc: float  # on real test images of the retained classes
+    forget_acc: float  # on real test images of the forget classes
+    steps: int  # optimiser steps the student took
+    seconds: float  # the student's training time
+
+
+def learning_curve(
+    teacher: nn.Module,
+    synthetic: TensorData,
+    forget_classes: Iterable[int],
+    images_per_class: Sequence[int],
+    test: TensorData,
+    config: StudentConfig,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> list[CurvePoint]:
+    """Train one student per count in ``images_per_class`` on that many synthetic images of each class.
+
+    The subsets are nested (the same seed picks them) and every student takes the same number of optimiser
+    steps as one trained on the whole ``synthetic`` set, so the curve measures data, not training time.
+    ``test`` (real images) is used for evaluation only.
+    """
+    if not images_per_class or min(images_per_class) < 1:
+        raise ValueError("images_per_class must list positive counts, e.g. [10, 100, 1000]")
+    available = min(count for count in synthetic.class_counts() if count)
+    if max(images_per_class) > available:
+        raise ValueError(f"the synthetic set has only {available} images of some class, not {max(images_per_class)}")
+    steps = config.num_epochs * math.ceil(len(synthetic) / config.batch_size)  # the whole set's step budget
+    points = []
+    for count in sorted(images_per_class):
+        subset = per_class_subset(synthetic, count, seed=seed)
+        epochs = math.ceil(steps / math.ceil(len(subset) / config.batch_size))
+        student, history = zs.train_student(
+            teacher, subset, forget_classes, replace(config, num_epochs=epochs), device, seed
+        )
+        result = unlearning_report(student, test, forget_classes, device=device)
+        steps_taken = len(history.step_loss)
+        points.append(CurvePoint(count, result.retain_acc, result.forget_acc, steps_taken, history.seconds))
+    return points
+
+
+def curve_counts(profile: Profile) -> tuple[int, ...]:
+    """The learning curve's sizes for ``profile``."""
+    return for_profile(SIZES, profile).curve_counts
+
+
+def curve_text(curve: Sequence[CurvePoint]) -> str:
+    """One line per student of the curve."""
+    return "\n".join(
+        f"{p.images_per_class:5d} images per class: retain {100 * p.retain_acc:6.2f} %, "
+        f"forget {100 * p.forget_acc:5.2f} % ({p.steps} steps, {p.seconds:.0f} s)"
+        for p in curve
+    )
+
+
+def curve_figure(curve: Sequence[CurvePoint], gold: UnlearningReport) -> Figure:
+    """Retain and forget accuracy against the images per class, the retrained model's retain accuracy as a line."""
+    counts = [p.images_per_class for p in curve]
+    series = {"student, retain": [p.retain_acc for p in curve], "student, forget": [p.forget_acc for p in curve]}
+    return plot_scaling(
+        counts, series, {"retrained, retain": gold.retain_acc}, title="zero-shot students: accuracy on real test images"
+    )
 
 
 HEADLINES = (

@@ -8,15 +8,13 @@ the forget classes, so, like the model retrained from scratch, it cannot recogni
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from ..data import Splits, TensorData, check_classes, make_loader, per_class_subset
-from ..metrics import unlearning_report
+from ..data import Splits, TensorData, check_classes, make_loader
 from ..models import build_model
 from ..training import History, fit, make_rng, pick_device, seeded
 from .base import UnlearningResult, clone, fresh_model, pick_config, timed
@@ -129,49 +127,3 @@ def model_num_classes(model: nn.Module) -> int:
     if not linears:
         raise ValueError(f"{type(model).__name__} has no linear output layer")
     return linears[-1].out_features
-
-
-@dataclass
-class CurvePoint:
-    """One student of a learning curve: how many synthetic images per class it saw, and how it did."""
-
-    images_per_class: int
-    retain_acc: float  # on real test images of the retained classes
-    forget_acc: float  # on real test images of the forget classes
-    steps: int  # optimiser steps the student took
-    seconds: float  # the student's training time
-
-
-def learning_curve(
-    teacher: nn.Module,
-    synthetic: TensorData,
-    forget_classes: Iterable[int],
-    images_per_class: Sequence[int],
-    test: TensorData,
-    config: StudentConfig = StudentConfig(),
-    device: str | torch.device = "auto",
-    seed: int = 0,
-) -> list[CurvePoint]:
-    """Train one student per count in ``images_per_class`` on that many synthetic images of each class.
-
-    The subsets are nested (the same seed picks them) and every student takes the same number of optimiser
-    steps as one trained on the whole ``synthetic`` set, so the curve measures data, not training time.
-    ``test`` (real images) is used for evaluation only.
-    """
-    if not images_per_class or min(images_per_class) < 1:
-        raise ValueError("images_per_class must list positive counts, e.g. [10, 100, 1000]")
-    available = min(count for count in synthetic.class_counts() if count)
-    if max(images_per_class) > available:
-        raise ValueError(f"the synthetic set has only {available} images of some class, not {max(images_per_class)}")
-    steps = config.num_epochs * math.ceil(len(synthetic) / config.batch_size)  # the whole set's step budget
-    points = []
-    for count in sorted(images_per_class):
-        subset = per_class_subset(synthetic, count, seed=seed)
-        epochs = math.ceil(steps / math.ceil(len(subset) / config.batch_size))
-        student, history = train_student(
-            teacher, subset, forget_classes, replace(config, num_epochs=epochs), device, seed
-        )
-        report = unlearning_report(student, test, forget_classes, device=device)
-        steps_taken = len(history.step_loss)
-        points.append(CurvePoint(count, report.retain_acc, report.forget_acc, steps_taken, history.seconds))
-    return points
