@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import TensorData, make_loader
-from ..training import pick_device, set_train_mode
+from ..training import set_train_mode
 from .base import clone, pick_config
 
 
@@ -79,14 +79,14 @@ def relearn(
     target: float,
     config: RelearnConfig | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> RelearnResult:
     """Fine-tune a copy of ``model`` on ``relearn_data`` until its accuracy on ``forget_eval`` reaches ``target``."""
     config = pick_config(CONFIGS, config)
     if len(relearn_data) == 0 or len(forget_eval) == 0:
         raise ValueError("relearn_data and forget_eval must hold at least one image each")
-    device = pick_device(device)
+    device = torch.device(device)
     model = clone(model).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     loader = make_loader(relearn_data, config.batch_size, shuffle=True, seed=seed)
@@ -123,7 +123,7 @@ def anamnesis(
     forget_eval: TensorData,
     config: RelearnConfig | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> tuple[dict[str, AnamnesisRow], RelearnResult]:
     """AIN of each of ``models`` against ``retrained`` (same data, same seed), and the retrained model's run.

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import NUM_CLASSES, Splits, TensorData, check_classes, concat, make_loader, per_class_subset
-from ..training import History, fit, make_rng, pick_device, progress
+from ..training import History, fit, make_rng, progress
 from .base import Cost, UnlearningResult, clone, frozen, pick_config, timed
 
 
@@ -68,7 +68,7 @@ def learn_noise(
     maximise: bool,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     rng: torch.Generator | None = None,
 ) -> TensorData:
     """Noise images labelled with ``classes`` that maximise (or minimise) the frozen ``model``'s loss.
@@ -81,7 +81,7 @@ def learn_noise(
         raise ValueError("classes is empty: name at least one class to learn noise for")
     if config.noise_per_class < 1 or config.noise_steps < 0:
         raise ValueError("noise_per_class must be positive and noise_steps non-negative")
-    device = pick_device(device)
+    device = torch.device(device)
     y = torch.tensor(classes).repeat_interleave(config.noise_per_class).to(device)  # (K * n,)
     noise = torch.randn(len(y), 1, 28, 28, generator=rng).to(device).requires_grad_(True)  # (K * n, 1, 28, 28)
     objective = error_max_objective if maximise else error_min_objective
@@ -111,7 +111,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> NoiseResult:
     """Unlearn ``splits.forget_classes`` from ``model`` (left unchanged) with error-max/error-min noise.
@@ -124,7 +124,7 @@ def unlearn(
     if not forget:
         raise ValueError("forget_classes is empty: EMMN forgets classes, name at least one")
     retained = [c for c in range(NUM_CLASSES) if c not in forget]
-    device = pick_device(device)
+    device = torch.device(device)
     with timed() as cost:
         teacher = clone(model)
         forget_noise = learn_noise(teacher, forget, True, config, device=device, rng=make_rng(seed))

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..data import Splits, TensorData, check_classes, make_loader
 from ..models import build_model
-from ..training import History, fit, make_rng, pick_device, seeded
+from ..training import History, fit, make_rng, seeded
 from .base import UnlearningResult, clone, fresh_model, pick_config, timed
 from .deepinversion import CONFIGS as INVERSION_CONFIGS
 from .deepinversion import InversionConfig, SynthesisResult, jitter_and_flip, synthesize
@@ -54,14 +54,14 @@ def train_student(
     synthetic: TensorData,
     forget_classes: Iterable[int],
     config: StudentConfig = StudentConfig(),
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> tuple[nn.Module, History]:
     """A fresh ``config.model`` distilled from ``teacher`` on jittered ``synthetic`` images: (student, history)."""
     forget_classes = check_classes(forget_classes)
     if torch.isin(synthetic.y, torch.tensor(forget_classes)).any():
         raise ValueError(f"the synthetic set holds images of the forget classes {forget_classes}: drop them first")
-    device = pick_device(device)
+    device = torch.device(device)
     teacher = teacher.to(device).eval()
     if config.model is None:
         student = fresh_model(teacher, seed)
@@ -102,7 +102,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> ZeroShotResult:
     """Zero-shot unlearning of ``splits.forget_classes``: only ``model`` and the class ids are used, no data.
