@@ -2,10 +2,11 @@
 
 Run: ``python benchmarks/bench_gkt.py --profile quick`` (CPU) or ``--profile full`` (GPU).
 Writes ``benchmarks/results/gkt_<profile>.json``. One run, one machine, the notebook's own inputs: the cached
-teacher and retrained model, DeepInversion probes of the forget class (the stopping rule's only signal), and
-``gkt.CONFIGS[profile]``. Each variant records retain and forget accuracy on the real MNIST test set (final
-student and the model the stopping rule returned), where the rule fired, wall-clock and CPU seconds, and the
-seconds spent per phase (generator step, drawing and labelling, student steps, probes).
+teacher and retrained model, DeepInversion probes of the forget class (the stopping rule's only signal, made by
+the lesson's ``make_probes``, as in the notebook), and ``gkt.CONFIGS[profile]``. Each variant records retain and
+forget accuracy on the real MNIST test set (final student and the model the stopping rule returned), where the
+rule fired, wall-clock and CPU seconds, and the seconds spent per phase (generator step, drawing and labelling,
+student steps, probes).
 
 Variants: the notebook's three (plain GKT with beta = 250, the entropy filter at 0.6 nats, beta = 0), the gate
 opened to 0.5 (the forget class leaks in on purpose: does the rule catch it?), and two ablations of the
@@ -19,32 +20,16 @@ import os
 import time
 from dataclasses import asdict, replace
 
-import torch
 from common import write_results
 
 from unlearnlab import zoo
 from unlearnlab.config import resolve
 from unlearnlab.course.run import environment
 from unlearnlab.data import Splits, class_splits, load_mnist
+from unlearnlab.lessons.zero_shot import make_probes
 from unlearnlab.methods import gkt as gkt_lib
-from unlearnlab.methods.deepinversion import InversionConfig, synthesize
 from unlearnlab.metrics import unlearning_report
 from unlearnlab.training import pick_device
-
-PROBES = {  # as notebook 04 makes them
-    "quick": InversionConfig(images_per_class=10, batch_per_class=10, steps=100),
-    "full": InversionConfig(images_per_class=100, batch_per_class=100, steps=400),
-}
-
-
-def make_probes(teacher: torch.nn.Module, forget: tuple[int, ...], profile: str, device, seed: int) -> torch.Tensor:
-    """DeepInversion images of all classes; keep those of the forget classes that the teacher recognises."""
-    synth = synthesize(teacher, None, PROBES[profile], device=device, seed=seed)
-    with torch.no_grad():
-        called = teacher(synth.data.X.to(device)).argmax(1).cpu()
-    of_forget = torch.isin(synth.data.y, torch.tensor(forget))
-    recognised = of_forget & (called == synth.data.y)
-    return synth.data.X[recognised] if recognised.sum() >= 3 else synth.data.X[of_forget]
 
 
 def run_variant(teacher, splits: Splits, probes, config: gkt_lib.Config, device, seed: int) -> dict:
@@ -104,7 +89,7 @@ def main() -> None:
         "forget_acc_pct": round(100 * gold_report.forget_acc, 2),
     }
     start = time.perf_counter()
-    probes = make_probes(teacher, forget, profile.name, device, args.seed)
+    probes = make_probes(teacher, forget, profile, device=device, seed=args.seed).X
     results["probes"] = {"count": len(probes), "seconds": round(time.perf_counter() - start, 1)}
     variants = {
         "gkt": config,

@@ -19,7 +19,6 @@ from unlearnlab.methods.gkt import (
     Generator,
     StoppingRule,
     _generator_step,
-    accuracy_monitor,
     attention_loss,
     attention_map,
     build_networks,
@@ -248,16 +247,6 @@ def test_gkt_smoke(small_train: TensorData):
         unlearn(teacher, no_class, config)
     with pytest.raises(ValueError, match="temperature"):
         unlearn(teacher, splits, replace(config, temperature=0.0))
-
-
-def test_accuracy_monitor_against_hand_counts():
-    model = one_hot_model().eval()
-    X = torch.zeros(5, 1, 28, 28)
-    X.view(5, -1)[torch.arange(5), torch.tensor([0, 0, 2, 3, 4])] = 1.0  # the model calls them 0, 0, 2, 3, 4
-    data = TensorData(X, torch.tensor([0, 1, 2, 3, 9]))  # forget class 0: 1 of 1 right; retain: 2 of 4 right
-    assert accuracy_monitor(data, (0,), device="cpu")(model) == {"forget": 1.0, "retain": 0.5}
-    with pytest.raises(ValueError, match="forget classes and of the others"):
-        accuracy_monitor(data, (5,), device="cpu")
 
 
 def test_gkt_returns_the_snapshot_when_the_rule_fires(small_train: TensorData, monkeypatch: pytest.MonkeyPatch):

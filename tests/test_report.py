@@ -2,11 +2,13 @@
 
 import ast
 import base64
+import inspect
 import json
 import logging
 import os
 import shutil
 import subprocess
+import textwrap
 
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -14,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import report as R
 from unlearnlab.course import run as runner
+from unlearnlab.lessons import catalog
 from unlearnlab.lessons.base import Bar
 from unlearnlab.lessons.catalog import LESSONS
 
@@ -29,15 +32,27 @@ def _code_trees(stem):
                 continue
 
 
+def _returned_keys(stem, callee):
+    """The keys of the dict literal that the lesson's ``callee`` (a Name or Attribute node) returns."""
+    name = callee.id if isinstance(callee, ast.Name) else callee.attr
+    module = next(m for m in vars(catalog).values() if getattr(m, "LESSON", None) is LESSONS[stem])
+    tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(module, name))))
+    returns = [n.value for n in ast.walk(tree) if isinstance(n, ast.Return) and isinstance(n.value, ast.Dict)]
+    return {key.value for value in returns for key in value.keys if isinstance(key, ast.Constant)}
+
+
 def _recorded_keys(stem):
-    return {
-        kw.arg
-        for _, tree in _code_trees(stem)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "record"
-        for kw in node.keywords
-        if kw.arg
-    }
+    """The keywords of the notebook's record(...) call; ``record(**helper(...))`` reads the lesson helper's keys."""
+    keys = set()
+    for _, tree in _code_trees(stem):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "record":
+                for kw in node.keywords:
+                    if kw.arg:
+                        keys.add(kw.arg)
+                    elif isinstance(kw.value, ast.Call):
+                        keys |= _returned_keys(stem, kw.value.func)
+    return keys
 
 
 @pytest.mark.parametrize("stem", sorted(LESSONS))

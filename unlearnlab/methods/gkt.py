@@ -42,22 +42,18 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Splits, TensorData, check_classes, class_mask
-from ..training import History, make_rng, pick_device, progress, seeded
+from ..data import Splits, check_classes
+from ..training import History, make_rng, progress, seeded
 from .base import Cost, UnlearningResult, clone, fresh_model, pick_config, timed
 from .losses import bn_statistics_hooks, kd_loss, soft_targets
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 Monitor = Callable[[nn.Module], dict[str, float]]  # evaluation only (may use real test data), never training
 
@@ -483,7 +479,7 @@ def unlearn(
     splits: Splits,
     config: Config | str = "quick",
     *,
-    device: str | torch.device = "auto",
+    device: torch.device | str = "cpu",
     seed: int | None = 0,
     probes: torch.Tensor | None = None,
     monitor: Monitor | None = None,
@@ -492,7 +488,8 @@ def unlearn(
 
     Zero-shot: only the class ids are taken from ``splits``, never an image. ``probes`` (N, 1, 28, 28) are
     synthetic images of the forget classes for the stopping rule; ``monitor(student) -> dict`` is called at
-    each checkpoint for evaluation only (its time is not in ``cost``; see :func:`accuracy_monitor`).
+    each checkpoint for evaluation only (its time is not in ``cost``; notebook 04's lesson,
+    :mod:`unlearnlab.lessons.zero_shot`, watches real test accuracy with one).
 
     The :class:`StoppingRule` (from ``min_iterations`` on) keeps a snapshot at every checkpoint whose probe
     rate is at most ``max_probe_rate``, and *fires* at the first later checkpoint whose rate exceeds it: the
@@ -502,7 +499,7 @@ def unlearn(
     config = pick_config(CONFIGS, config)
     forget = check_classes(splits.forget_classes)
     _check(config, forget)
-    device = pick_device(device)
+    device = torch.device(device)
     cost = Cost()
     clock = _Clock("generator step", "draw and label", "student steps", "probes", "monitor (evaluation)")
     with timed(cost):
@@ -558,60 +555,3 @@ def unlearn(
         phase_seconds=dict(clock.seconds),
         kept_fraction=(kept_total + kept) / max(1, seen_total + seen),
     )
-
-
-def accuracy_monitor(data: TensorData, forget_classes: Iterable[int], device: str | torch.device = "auto") -> Monitor:
-    """A monitor for :func:`unlearn`: the student's forget and retain accuracy on ``data`` (real test images).
-
-    Evaluation only: GKT never trains on these images, and their time is not counted as its cost.
-    """
-    device = pick_device(device)
-    is_forget = class_mask(data.y, forget_classes)
-    if not is_forget.any() or is_forget.all():
-        raise ValueError("the monitor's data must hold images of the forget classes and of the others")
-
-    @torch.no_grad()
-    def monitor(student: nn.Module) -> dict[str, float]:
-        pred = student(data.X.to(device)).argmax(1).cpu()
-        return {
-            "forget": float((pred[is_forget] == data.y[is_forget]).float().mean()),
-            "retain": float((pred[~is_forget] == data.y[~is_forget]).float().mean()),
-        }
-
-    return monitor
-
-
-def plot_runs(runs: Mapping[str, GKTResult], max_probe_rate: float | None = None) -> Figure:
-    """Retain and forget accuracy (from the monitor) and the probe rate at every checkpoint, one line per run.
-
-    A dotted vertical line marks where a run's stopping rule fired; ``max_probe_rate`` draws the rule's limit.
-    """
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-    for name, run in runs.items():
-        points = run.checkpoints
-        if any("retain" not in p.metrics or "forget" not in p.metrics for p in points):
-            raise ValueError(f"run {name!r} has no monitor metrics: pass monitor=accuracy_monitor(...) to unlearn")
-        steps = [p.iteration for p in points]
-        (line,) = axes[0].plot(steps, [100 * p.metrics["retain"] for p in points], marker="o", label=name)
-        axes[1].plot(steps, [100 * p.metrics["forget"] for p in points], marker="o", color=line.get_color())
-        rates = [100 * p.probe_rate if p.probe_rate is not None else float("nan") for p in points]
-        axes[2].plot(steps, rates, marker="o", color=line.get_color())
-        if run.stop_iteration is not None:  # where the stopping rule fired
-            for ax in axes:
-                ax.axvline(run.stop_iteration, color=line.get_color(), linestyle=":")
-    if max_probe_rate is not None:
-        axes[2].axhline(100 * max_probe_rate, color="gray", linestyle="--", label="rule's limit")
-        axes[2].legend(fontsize=8)
-    titles = [
-        "retain accuracy % (real test, monitor)",
-        "forget accuracy % (real test, monitor)",
-        "probes called the forget class %",
-    ]
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("pseudo-batches")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
