@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unlearnlab.data import concat, make_loader, random_splits
-from unlearnlab.methods import finetune, gradient_ascent, random_labels
+from unlearnlab.methods import finetune, gradient_ascent, l1_sparse, random_labels
 from unlearnlab.methods.base import wrong_labels
 
 
@@ -103,3 +103,16 @@ def test_an_empty_retain_set_is_a_clear_error(splits):
     empty.retain = splits.retain.subset(slice(0, 0))
     with pytest.raises(ValueError, match="the retain set is empty"):
         finetune.unlearn(_model(), empty, "quick", device="cpu")
+
+
+def test_l1_sparse_decays_its_weight_once_per_epoch():
+    """Jia et al. (2023)'s Unlearn-Sparse code: gamma_e = alpha (1 - e / E), held for every step of epoch e."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    X, y = torch.ones(1, 1, 1, 2), torch.tensor([0])
+    ce = F.cross_entropy(model(X), y).item()
+    l1 = sum(p.abs().sum() for p in model.parameters()).item()
+    loss_fn = l1_sparse.l1_sparse_step(alpha=0.5, total_steps=6, steps_per_epoch=3)  # 2 epochs of 3 steps
+    for gamma in (0.5, 0.5, 0.5, 0.25, 0.25, 0.25):
+        assert loss_fn(model, X, y).item() == pytest.approx(ce + gamma * l1, rel=1e-6)
+    with pytest.raises(ValueError, match="steps_per_epoch must divide"):
+        l1_sparse.l1_sparse_step(0.1, 6, 4)

@@ -12,6 +12,7 @@ from torch import nn
 from unlearnlab.data import TensorData, concat, make_loader, random_splits
 from unlearnlab.methods import neggrad_plus, salun, scrub
 from unlearnlab.methods.base import wrong_labels
+from unlearnlab.methods.saliency import gradient_saliency
 from unlearnlab.training import make_rng
 
 
@@ -68,8 +69,8 @@ def test_salun_trains_only_the_salient_half_on_random_labels(splits):
     config = salun.Config(fraction=0.5, num_epochs=1, lr=1e-2, batch_size=16)
     result = salun.unlearn(model, splits, config, device="cpu", seed=0)
 
-    # saliency by hand: |d CE_sum(forget) / d w| (one batch: the forget set has 8 images), top half overall
-    loss = F.cross_entropy(model(splits.forget.X), splits.forget.y, reduction="sum")
+    # saliency by hand: |d CE(forget) / d w| (one batch: the forget set has 8 images), top half overall
+    loss = F.cross_entropy(model(splits.forget.X), splits.forget.y)
     grads = torch.autograd.grad(loss, list(model.parameters()))
     flat = torch.cat([g.abs().flatten() for g in grads])
     chosen = torch.zeros_like(flat, dtype=torch.bool)
@@ -91,6 +92,18 @@ def test_salun_trains_only_the_salient_half_on_random_labels(splits):
     assert _close(result.model, reference)
     for p, q, m in zip(result.model.parameters(), model.parameters(), masks):
         assert torch.equal(p[~m], q[~m])  # unchosen entries are bit-identical
+
+
+def test_saliency_is_the_magnitude_of_the_summed_batch_gradients(splits):
+    """SalUn sums the gradients of the batch-mean losses and takes the magnitude of the total (not per batch)."""
+    model = _model()
+    batches = list(make_loader(splits.forget, 3))  # 8 mixed-label images: batches of 3, 3 and 2
+    grads = [torch.autograd.grad(F.cross_entropy(model(X), y), list(model.parameters())) for X, y in batches]
+    total = [sum(g[k] for g in grads).abs() for k in range(2)]
+    per_batch = [sum(g[k].abs() for g in grads) for k in range(2)]
+    scores = gradient_saliency(model, make_loader(splits.forget, 3), "cpu")
+    assert all(torch.allclose(scores[n], t, atol=1e-7) for n, t in zip(["1.weight", "1.bias"], total))
+    assert not torch.allclose(scores["1.bias"], per_batch[1])  # the batches pull some weights apart
 
 
 def test_scrub_losses_closed_form():

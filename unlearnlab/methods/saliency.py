@@ -31,11 +31,16 @@ def candidate_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
 
 
 def gradient_saliency(model: nn.Module, loader: Batches, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """|dL/dw| summed over ``loader`` for every candidate parameter, L = cross-entropy on the loader's labels.
+    """SalUn's weight saliency |sum_b dL_b/dw| for every candidate parameter, L_b the mean cross-entropy of
+    batch b on the loader's labels.
 
-    Give it the forget set with its original labels (class 6): large scores mark the weights that class 6
-    relies on. The model is evaluated in eval mode; it is left as it was given (parameters, mode and device: a
-    model on another device is scored on a copy).
+    As SalUn (Fan et al., 2024, "SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency",
+    ``generate_mask.py``): the gradients of the batch-mean losses are summed over the batches, and the magnitude
+    is taken of the total, not of each batch's gradient (batches that pull a weight in opposite directions
+    cancel; on a mixed-label forget set the two orders choose visibly different masks). Give it the forget set
+    with its original labels (class 6): large scores mark the weights that class 6 relies on. The model is
+    evaluated in eval mode; it is left as it was given (parameters, mode and device: a model on another device
+    is scored on a copy).
     """
     device = torch.device(device)
     on_device = all(p.device.type == device.type for p in model.parameters())
@@ -48,16 +53,16 @@ def gradient_saliency(model: nn.Module, loader: Batches, device: torch.device | 
     n_batches = 0
     try:
         for X, y in loader:
-            loss = F.cross_entropy(net(X.to(device)), y.to(device), reduction="sum")
+            loss = F.cross_entropy(net(X.to(device)), y.to(device))  # the batch mean, as SalUn
             grads = torch.autograd.grad(loss, list(params.values()))
             for name, g in zip(params, grads):
-                scores[name] += g.detach().abs().cpu()
+                scores[name] += g.detach().cpu()  # signed: the magnitude is taken of the sum
             n_batches += 1
     finally:
         net.train(was_training)
     if n_batches == 0:
         raise ValueError("the loader is empty: give gradient_saliency the forget set (at least one batch)")
-    return scores
+    return {name: s.abs() for name, s in scores.items()}
 
 
 def top_fraction_mask(scores: Mapping[str, torch.Tensor], fraction: float) -> Masks:

@@ -3,8 +3,9 @@
 Fan, Liu, Zhang, Wei, Wong and Liu, "SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency"
 (ICLR 2024). Two steps:
 
-1. *Weight saliency*: the magnitude of the forget-set loss gradient, |d CE(forget) / d theta|, ranked over the
-   whole network; the salient weights are the top ``fraction`` (the paper's default threshold keeps half of
+1. *Weight saliency*: the magnitude of the forget-set loss gradient, |sum_b d CE_b / d theta| (the gradients
+   of the batch-mean losses summed over the batches, then the magnitude of the total), ranked over the whole
+   network; the salient weights are the top ``fraction`` (the paper's default threshold keeps half of
    them, 50 %). This is :func:`unlearnlab.methods.saliency.gradient_saliency` and ``top_fraction_mask``, the
    course's notebook-02 saliency; candidates are conv and linear weights and biases (BatchNorm stays frozen).
 2. *Random labelling* (the paper's "RL", :mod:`unlearnlab.methods.random_labels`, whose labels both draw with

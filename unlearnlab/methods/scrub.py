@@ -9,8 +9,9 @@ student starts as a copy of the original model (the teacher, frozen). Each epoch
 
 KL is the temperature-softened, T^2-scaled distillation KL (:func:`unlearnlab.methods.losses.kd_loss`, the
 ``DistillKL`` of the public code). Reference settings of the public code (github.com/meghdadk/SCRUB, its
-small-scale CIFAR notebooks): SGD with momentum 0.9 and weight decay 5e-4 at lr 5e-4, T = 4, gamma = 0.99,
-alpha = 0.001, 3 epochs of which the first 2 have a max pass, retain batches of 128 and forget batches of 32.
+large-scale notebook ``large_scale_unlearning.ipynb``): SGD with momentum 0.9 and weight decay 5e-4 at lr 5e-4,
+T = 4, gamma = 0.99, alpha = 0.001, 3 epochs of which the first 2 have a max pass, retain batches of 128 and
+forget batches of 32.
 The full profile keeps them; the quick profile raises the learning rate for its single epoch.
 """
 
