@@ -1,8 +1,11 @@
 """Lesson 01's helpers on tiny data: the freezing probe Q2's check reads, and the texts the notebook prints."""
 
+from dataclasses import replace
 from functools import partial
 
+import pytest
 import torch
+from conftest import TINY
 
 from unlearnlab.data import TensorData, class_splits, make_loader
 from unlearnlab.lessons import relabel_freeze as lesson
@@ -57,3 +60,41 @@ def test_the_distances_are_the_js_divergence_on_the_test_6s(mnist_test):
     expected = js_divergence(unlearned, gold, make_loader(splits.test_forget), "cpu")
     assert lines[1] == f"relabel + frozen  JS divergence to the retrained model on test 6s: {expected:.3f}"
     assert lines[0].startswith("original          JS divergence")
+
+
+QUICK = replace(TINY, name="quick")  # the quick profile's budget and settings, on tiny data
+
+
+def test_finetune_trains_only_the_chosen_layers_and_keeps_the_original(small_train, mnist_test):
+    torch.manual_seed(0)
+    model = build_model("cnn_bn")
+    splits = class_splits([6], small_train, mnist_test.subset(slice(0, 50)))
+    result = lesson.finetune(model, splits, QUICK, trainable=["fc2", "fc3"], num_epochs=1, seed=0, device="cpu")
+    changed, total = lesson.changed_entries(result.model, model)
+    fc_size = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("fc2.", "fc3.")))
+    assert 0 < changed <= fc_size and total == sum(p.numel() for p in model.parameters())
+    assert lesson.changed_entries(result.model, model, ["conv1.weight", "fc1.weight"])[0] == 0
+    assert lesson.changed_entries(model, build_model("cnn_bn"))[0] > 0.99 * total  # a new model changes all
+
+
+def test_finetune_refuses_epochs_beyond_the_budget(small_train, mnist_test):
+    splits = class_splits([6], small_train, mnist_test.subset(slice(0, 50)))
+    too_many = lesson.BUDGETS["quick"].max_epochs + 1
+    with pytest.raises(ValueError, match=f"num_epochs must be 1 to {too_many - 1}"):
+        lesson.finetune(
+            build_model("cnn_bn"), splits, QUICK, trainable=["fc3"], num_epochs=too_many, seed=0, device="cpu"
+        )
+
+
+def test_the_targets_text_renders_the_bars_and_the_budget():
+    text = lesson.targets_text(QUICK)
+    assert "accuracy on the modified labels    >= 98.50 %" in text
+    assert text.endswith(
+        "budget: at most 5 % of the network's parameters changed, at most 2 epochs over the relabelled training set"
+    )
+
+
+def test_the_layer_sizes_add_up_to_the_model():
+    lines = lesson.layer_sizes_text(build_model("cnn_bn")).splitlines()
+    assert lines[0] == "conv1       320 parameters ( 0.07 %)"
+    assert sum(int(line.split()[1]) for line in lines) == 429_706
