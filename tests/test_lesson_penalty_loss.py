@@ -1,6 +1,10 @@
-"""Lesson 02's helpers on tiny data: the untouched-weights test, the mask table and one run of the recipe."""
+"""Lesson 02's helpers on tiny data: the changed share, Q3's training and budget, the mask table, the texts."""
 
+from dataclasses import replace
+
+import pytest
 import torch
+from conftest import TINY
 
 from unlearnlab.data import class_splits
 from unlearnlab.lessons import penalty_loss as lesson
@@ -10,23 +14,38 @@ from unlearnlab.methods.saliency import layer_masks
 from unlearnlab.metrics import UnlearningReport
 from unlearnlab.models import build_model
 
+QUICK = replace(TINY, name="quick")  # the quick profile's budget and settings, on tiny data
 
-def test_unchosen_untouched_sees_a_change_outside_the_mask_only():
+
+def test_the_changed_share_counts_conv_and_linear_entries_only():
     torch.manual_seed(0)
-    model = build_model("cnn")
-    masks = {"fc3.weight": torch.zeros_like(model.fc3.weight, dtype=torch.bool)}
-    masks["fc3.weight"][0, 0] = True
+    model = build_model("cnn_bn")
     edited = clone(model)
     with torch.no_grad():
-        edited.fc3.weight[0, 0] += 1.0  # chosen: allowed
-    assert lesson.unchosen_untouched(model, edited, masks)
-    with torch.no_grad():
-        edited.fc3.weight[1, 0] += 1.0  # not chosen
-    assert not lesson.unchosen_untouched(model, edited, masks)
-    other = clone(model)
-    with torch.no_grad():
-        other.conv1.bias += 1.0  # a parameter with no mask at all
-    assert not lesson.unchosen_untouched(model, other, masks)
+        edited.fc3.weight[0, :10] += 1.0  # 10 entries of the conv and linear ones
+        edited.bn1.weight += 1.0  # BatchNorm: not a conv or linear entry
+    total = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("bn"))
+    assert lesson.changed_share(edited, model) == 10 / total
+    assert lesson.changed_share(build_model("cnn_bn"), model) > 0.99  # a new model changes (almost) every weight
+
+
+def test_unlearn_keeps_to_the_budget_and_trains_only_the_chosen_share(small_train, mnist_test, monkeypatch):
+    torch.manual_seed(0)
+    model = build_model("cnn_bn")
+    splits = class_splits([6], small_train, mnist_test.subset(slice(0, 200)))
+    scores = lesson.saliency_scores(model, splits, "cpu")
+    monkeypatch.setattr(lesson, "report", lambda net, device: "report")
+    monkeypatch.setitem(lesson.penalty.CONFIGS, "quick", Config(num_epochs=1, batch_size=64))
+    run = lesson.unlearn(model, splits, scores, QUICK, fraction=0.02, weight=1.0, seed=0, device="cpu")
+    assert 0 < lesson.changed_share(run.model, model) <= 0.02
+    with pytest.raises(ValueError, match="the budget"):
+        lesson.unlearn(model, splits, scores, QUICK, fraction=0.5, weight=1.0, seed=0, device="cpu")
+
+
+def test_the_targets_text_renders_the_bars_and_the_budget():
+    text = lesson.targets_text(QUICK)
+    assert "class 3                               >= 98.50 %" in text
+    assert "budget: at most 10 % of the conv and linear weights changed, BatchNorm untouched" in text
 
 
 def test_the_mask_table_counts_the_chosen_entries_of_each_parameter():
@@ -56,9 +75,9 @@ def test_the_result_text_names_classes_3_and_6_the_largest_drop_and_the_untouche
 
     before, gold = report([0.99] * 10), report([0.99] * 6 + [0.0] + [0.99] * 3)
     after = report([0.99] * 3 + [0.995, 0.99, 0.97, 0.0] + [0.99] * 3)
-    lines = lesson.result_text(before, after, gold, True).splitlines()
+    lines = lesson.result_text(before, after, gold, 0.0512).splitlines()
     assert lines[-3:] == [
         "class 3: 99.50 %, class 6: 0.00 %",
         "largest drop on another class below both the original and the retrained model: 2.00 points (class 5)",
-        "unchosen weights bit-identical to the original: True",
+        "share of the conv and linear weights changed: 5.12 %",
     ]
