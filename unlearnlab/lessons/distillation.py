@@ -49,6 +49,16 @@ class Bars:
 BARS = {"quick": Bars(0.01, 0.96, 4.0), "full": Bars(0.005, 0.992, 0.5)}
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What Q3 may spend: a few passes over the profile's training subset (``train_student`` refuses more)."""
+
+    max_epochs: int  # passes over the relabelled training subset, at most
+
+
+BUDGETS = {"quick": Budget(3), "full": Budget(8)}
+
+
 def conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> list[Condition]:
     """Q3: the distilled student forgets 6, reads it as 3 and keeps the other classes (measured below both the
     teacher and the retrained model, as in lesson 01)."""
@@ -122,6 +132,72 @@ def student_config(profile: Profile) -> distill.Config:
     return for_profile(distill.CONFIGS, profile)
 
 
+def train_student(
+    teacher: nn.Module,
+    splits: Splits,
+    profile: Profile,
+    *,
+    temperature: float,
+    targets: str,
+    alpha: float,
+    num_epochs: int,
+    seed: int,
+    device: torch.device | str,
+) -> Run:
+    """Q3's training: a fresh student on the relabelled data with alpha * CE + (1 - alpha) * T^2 KL(targets || student),
+    the teacher's targets at ``temperature`` treated by ``targets`` ("keep", "move" or "drop" the 6), and its report."""
+    budget = for_profile(BUDGETS, profile)
+    if not 1 <= num_epochs <= budget.max_epochs:
+        raise ValueError(f"num_epochs must be 1 to {budget.max_epochs} in the {profile.name} profile (the budget)")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    config = replace(
+        student_config(profile), temperature=temperature, targets=targets, alpha=alpha, num_epochs=num_epochs
+    )
+    result = distill.unlearn(teacher, splits, config, device=device, seed=seed)
+    return Run(result, report(result.model, device))
+
+
+def reference_run(teacher: nn.Module, splits: Splits, profile: Profile, seed: int, device: torch.device | str) -> Run:
+    """The course's answer to Q3 (the package's settings): what the cells after Q3 use."""
+    config = student_config(profile)
+    return train_student(
+        teacher,
+        splits,
+        profile,
+        temperature=config.temperature,
+        targets=config.targets,
+        alpha=config.alpha,
+        num_epochs=config.num_epochs,
+        seed=seed,
+        device=device,
+    )
+
+
+def reference_text(profile: Profile) -> str:
+    """The reference run's settings, one line."""
+    config = student_config(profile)
+    return (
+        f"reference run: temperature {config.temperature:g}, targets {config.targets!r}, alpha {config.alpha:g}, "
+        f"{config.num_epochs} epoch(s)"
+    )
+
+
+def targets_text(profile: Profile) -> str:
+    """Q3's targets and budget in ``profile``, from the bars the check applies."""
+    bars, budget = for_profile(BARS, profile), for_profile(BUDGETS, profile)
+    subset = for_profile(SIZES, profile).train_subset
+    images = "all 60,000" if subset is None else f"{subset:,}"
+    return (
+        f"targets ({profile.name} profile), on the real test set:\n"
+        f"  class {FORGET} on the original labels         <= {100 * bars.max_forget:.2f} %\n"
+        f"  accuracy on the modified labels    >= {100 * bars.min_modified:.2f} %\n"
+        f"  no class other than {TAUGHT_AS} and {FORGET} more than {bars.max_drop:g} points below both the teacher and "
+        "the retrained model\n"
+        f"budget: at most {budget.max_epochs} epochs over {images} training images, from random weights"
+    )
+
+
 def references_text(before: UnlearningReport, gold: UnlearningReport) -> str:
     """The teacher next to the retrained model."""
     return report_table({"teacher (original)": before, "retrained from scratch": gold})
@@ -159,12 +235,18 @@ def demonstrations(
 
 
 def flat_loss_text(demos: Demonstrations) -> str:
-    """How the distillation term moved in each demonstration, and their ratio at the first step."""
+    """Section 3's test of the double-softmax hypothesis: how far each KD term moved, and whether the buggy one
+    stayed constant as Shani's report printed its loss (4 decimals)."""
     flat, moving = demos.flat.result.parts.kd, demos.moving.result.parts.kd
+    flat_span, moving_span = max(flat) - min(flat), max(moving) - min(moving)
+    ratio = moving_span / flat_span if flat_span else float("inf")
+    printed = len({f"{v:.4f}" for v in flat})
+    verdict = "constant, as in the report" if printed == 1 else "not constant"
     return (
-        f"double softmax: KD term from {flat[0]:.4f} to {flat[-1]:.4f}\n"
-        f"log-probabilities: KD term from {moving[0]:.2f} to {moving[-1]:.2f}\n"
-        f"at the first step the fixed term is {moving[0] / flat[0]:.0f} times the buggy one"
+        f"double softmax: KD term from {flat[0]:.4f} to {flat[-1]:.4f}, spread {flat_span:.4f} over {len(flat)} steps\n"
+        f"log-probabilities: KD term from {moving[0]:.2f} to {moving[-1]:.2f}, spread {moving_span:.2f}\n"
+        f"the correct term spreads {ratio:.0f} times as far as the double-softmax one\n"
+        f"printed with 4 decimals, the double-softmax term takes {printed} distinct value(s): {verdict}"
     )
 
 
