@@ -31,6 +31,7 @@ import torch
 from nbformat import NotebookNode
 
 from ..grading import ARTEFACTS_ENV
+from ..lessons import answers
 from . import notebooks as nbs
 from . import referee
 from .sandbox import Sandbox, default_hidden, default_readable, minimal_env, run_group
@@ -251,7 +252,7 @@ def run_isolated(
 
 
 def _function_verdict(
-    question: referee.FunctionQuestion, answer: str, imports: str, ws: Workspace, sandbox: Sandbox
+    question: referee.FunctionQuestion, grade_id: str, answer: str, imports: str, ws: Workspace, sandbox: Sandbox
 ) -> str | None:
     """``None`` when the answer cell, run alone in the sandbox, matches the reference on fresh inputs."""
     gen = torch.Generator().manual_seed(secrets.randbits(63))
@@ -259,7 +260,9 @@ def _function_verdict(
     probe = ws.work / f"probe-{secrets.token_hex(4)}"
     probe.mkdir()
     (probe / "answer.py").write_text(f"{imports}\n{answer}\n", encoding="utf-8")
-    torch.save({"function": question.function, "cases": cases}, probe / "cases.pt")
+    reference = answers.reference_path(question.reference)  # the probe withholds it while the answer runs
+    task = {"function": question.function, "cases": cases, "reference": reference, "label": grade_id.upper()}
+    torch.save(task, probe / "cases.pt")
     out = probe / "out.pt"
     files = [str(probe / name) for name in ("answer.py", "cases.pt", "out.pt")]
     cmd = sandbox.wrap([sys.executable, "-m", "unlearnlab.course.probe", *files])
@@ -268,7 +271,7 @@ def _function_verdict(
         observed = torch.load(out, map_location="cpu", weights_only=True)
     except Exception:  # missing or forged file: the answer did not produce plain observations
         return "the answer cell, run on its own, did not finish (it must define the function and nothing slow)"
-    return referee.compare_observations(question, referee.reference_observations(question, cases), observed)
+    return answers.compare_observations(question, answers.reference_observations(question, cases), observed)
 
 
 def _result_verdict(question: referee.ResultQuestion, exercise: str, grade_id: str, ws: Workspace) -> str | None:
@@ -358,7 +361,7 @@ def _verdict(exercise: str, grade_id: str, answer: tuple | None, ws: Workspace, 
     if answer is None:
         return "no answer cell found for this question"
     cell, imports = answer
-    problem = _function_verdict(question, cell.source, imports, ws, sandbox)
+    problem = _function_verdict(question, grade_id, cell.source, imports, ws, sandbox)
     return None if problem is None else f"checked again on fresh inputs by the grader: {problem}"
 
 

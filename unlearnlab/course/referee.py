@@ -25,7 +25,6 @@ from ..lessons.base import Condition, FunctionQuestion, Question, ResultQuestion
 from ..lessons.catalog import find
 from ..models import build_model
 from ..training import pick_device
-from .probe import observe_call
 
 
 def question(exercise: str, grade_id: str) -> Question | None:
@@ -85,67 +84,6 @@ def answer_imports(cells_before: list[str]) -> str:
             continue
         lines += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     return "\n".join(lines)
-
-
-def _compare(expected, observed, question: FunctionQuestion, where: str) -> str | None:
-    """``None`` when ``observed`` matches ``expected``, else where it differs."""
-    if isinstance(expected, torch.Tensor):
-        if not isinstance(observed, torch.Tensor):
-            return f"{where}: expected a tensor, got {type(observed).__name__}"
-        if observed.shape != expected.shape:
-            return f"{where}: expected shape {tuple(expected.shape)}, got {tuple(observed.shape)}"
-        if not expected.is_floating_point():  # labels and masks: exact, and a mask must be bool
-            kind_ok = observed.dtype == torch.bool if expected.dtype == torch.bool else not observed.is_floating_point()
-            exact = kind_ok and torch.equal(observed.to(expected.dtype), expected)
-            return None if exact else f"{where}: wrong values"
-        if not observed.is_floating_point():
-            return f"{where}: expected floating-point values"
-        close = torch.allclose(observed.double(), expected.double(), question.rtol, question.atol, equal_nan=True)
-        return None if close else f"{where}: wrong values"
-    if isinstance(expected, float) and isinstance(observed, (int, float, torch.Tensor)):
-        value = float(observed) if not isinstance(observed, torch.Tensor) or observed.numel() == 1 else None
-        ok = value is not None and abs(value - expected) <= question.atol + question.rtol * abs(expected)
-        return None if ok else f"{where}: wrong value"
-    if isinstance(expected, dict):
-        if not isinstance(observed, dict) or set(observed) != set(expected):
-            return f"{where}: expected a dict with keys {sorted(expected)}"
-        return next(
-            (d for k in expected if (d := _compare(expected[k], observed[k], question, f"{where}[{k!r}]"))), None
-        )
-    if isinstance(expected, list):
-        if not isinstance(observed, list) or len(observed) != len(expected):
-            return f"{where}: expected a list of {len(expected)}"
-        return next(
-            (d for i, (e, o) in enumerate(zip(expected, observed)) if (d := _compare(e, o, question, f"{where}[{i}]"))),
-            None,
-        )
-    return None if observed == expected and type(observed) is type(expected) else f"{where}: wrong value"
-
-
-def compare_observations(question: FunctionQuestion, expected: list[dict], observed: list) -> str | None:
-    """``None`` when every case matches the reference, else a hint naming the first difference."""
-    if not isinstance(observed, list) or len(observed) != len(expected):
-        return "the answer could not be called on the grading inputs"
-    for n, (want, got) in enumerate(zip(expected, observed), start=1):
-        if not isinstance(got, dict) or "error" in got:
-            error = got.get("error") if isinstance(got, dict) else "no result"
-            return f"on grading input {n}, {question.function} raised {error}"
-        if question.unordered_result and isinstance(got.get("result"), list):
-            got = {**got, "result": sorted(got["result"], key=str)}
-            want = {**want, "result": sorted(want["result"], key=str)}
-        for part, label in (
-            ("result", "its result"),
-            ("args", "its inputs afterwards (change nothing in place)"),
-            ("grads", "the gradient"),
-        ):
-            if part in want and (diff := _compare(want[part], got.get(part), question, label)):
-                return f"on grading input {n}, {question.function}: {diff}"
-    return None
-
-
-def reference_observations(question: FunctionQuestion, cases: list[dict]) -> list[dict]:
-    """What the package's reference does on each case (computed in the grader's process)."""
-    return [observe_call(question.reference, case) for case in cases]
 
 
 def load_submitted_model(question: ResultQuestion, path) -> nn.Module:

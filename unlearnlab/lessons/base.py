@@ -8,6 +8,7 @@ question through :mod:`unlearnlab.lessons.catalog`, and ``report.md`` and the RE
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from ..config import Profile
 from ..config import for_profile as for_profile  # re-exported: each lesson reads its per-profile tables with it
 from ..data import TensorData, load_mnist
 from ..metrics import UnlearningReport, unlearning_report
+from . import answers
+from .answers import MODEL_KEY as MODEL_KEY  # re-exported: lessons write their cases with these
+from .answers import model_arg as model_arg
 
 PROFILE_NAMES = ("quick", "full")
 T = TypeVar("T")
@@ -127,7 +131,7 @@ class FunctionQuestion:
     """A question answered by a function: its name, fresh cases, the package's reference and tolerances."""
 
     function: str  # the name the answer cell defines
-    cases: Callable[[torch.Generator], list[dict]]  # inputs drawn at grading time (see course.probe.observe_call)
+    cases: Callable[[torch.Generator], list[dict]]  # inputs drawn at grading time (see answers.observe_call)
     reference: Callable  # the package's implementation, same signature as the student's function
     rtol: float = 1e-5
     atol: float = 1e-6
@@ -165,6 +169,30 @@ class Lesson:
             raise ValueError(f"{self.stem} {grade_id} is a function question, not a result question")
         return question.conditions(model, profile, device)
 
+    def function_question(self, grade_id: str) -> FunctionQuestion:
+        """The function question ``grade_id`` (a clear error for a result question or an unknown id)."""
+        question = self.questions.get(grade_id)
+        if not isinstance(question, FunctionQuestion):
+            raise ValueError(f"{self.stem} has no function question {grade_id!r}")
+        return question
+
+    def withheld(self, grade_id: str) -> contextlib.AbstractContextManager[None]:
+        """While open, the package's reference for ``grade_id`` raises "Qn asks you to write this yourself"
+        (check cells run the student's function inside it; the grader's probe does the same)."""
+        return answers.withheld(self.function_question(grade_id).reference, grade_id.upper())
+
+    def answer_conditions(self, grade_id: str, fn: object, seed: int = 0) -> list[Condition]:
+        """The grader's test of a function answer, as check-cell conditions: ``fn`` runs on the question's cases
+        (drawn with ``seed``) with the reference withheld, and must match what the reference does on each."""
+        question = self.function_question(grade_id)
+        cases = question.cases(torch.Generator().manual_seed(seed))
+        expected = answers.reference_observations(question, cases)
+        with self.withheld(grade_id):
+            observed = answers.observe_answer(fn, question.function, cases)
+        found = answers.differences(question, expected, observed)
+        texts = dict(answers.PARTS, runs=f"{question.function} runs on {len(cases)} fresh inputs")
+        return [Condition(texts[part], diff is None, diff or "") for part, diff in found.items()]
+
     def headline(self, key: str) -> Headline:
         """One headline metric by its recorded key."""
         for entry in self.headlines:
@@ -175,14 +203,6 @@ class Lesson:
 
 # ----------------------------------------------------------------------------------------------------------
 # Helpers the lessons' conditions and cases share
-
-
-MODEL_KEY = "__model__"  # a case argument {"__model__": name, "seed": s} stands for a freshly built model
-
-
-def model_arg(name: str, seed: int) -> dict:
-    """A case argument that the probe turns into ``build_model(name)`` initialised with ``seed``."""
-    return {MODEL_KEY: name, "seed": seed}
 
 
 def randn(gen: torch.Generator, *shape: int, scale: float = 1.0, dtype=torch.float32) -> torch.Tensor:
