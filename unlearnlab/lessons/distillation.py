@@ -216,9 +216,10 @@ def demo_config(config: distill.Config, **changes: object) -> distill.Config:
 
 
 class Demonstrations(NamedTuple):
-    """Section 3's two students: seed 000's flat loss and the correct one, both with the teacher's 6 kept."""
+    """Section 3's two students: the double softmax (the flat-loss hypothesis) and the correct loss, both with the
+    teacher's 6 kept."""
 
-    flat: Run  # softmax applied twice (seed 000)
+    flat: Run  # softmax applied twice (the hypothesis for Shani's flat loss)
     moving: Run  # log-probabilities, the targets as they are: the 6 leaks back
 
 

@@ -1,4 +1,4 @@
-"""Knowledge distillation that leaves a class out (notebook 03, seed 000).
+"""Knowledge distillation that leaves a class out (notebook 03; Shani, *DLAI Project - Machine Unlearning*, 2024).
 
 Student: same architecture as the teacher (the original model), trained from scratch on the relabelled data
 (6 taught as 3) with L = alpha * CE(student, y) + (1 - alpha) * T^2 * KL(targets || softmax(student / T)),
@@ -47,7 +47,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 def double_softmax_kd_loss(
     student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """A plausible cause of seed 000's flat distillation loss: softmax applied twice.
+    """A hypothesis for the flat distillation loss Shani (2024) reports: softmax applied twice.
 
     Its models ended in a softmax layer, and the distiller softened those *probabilities* again. Values in
     [0, 1] divided by T give almost uniform distributions for any student, so the KL term is tiny, nearly
@@ -74,7 +74,7 @@ class Config:
     temperature: float = 4.0  # softening T of both distributions
     alpha: float = 0.5  # weight of the cross-entropy; 1 - alpha goes to the distillation term
     targets: str = "move"  # teacher targets: "move" (6's mass to 3), "drop" (renormalise without 6) or "keep"
-    loss: str = "kd"  # "kd" (log-probabilities, correct) or "double_softmax" (seed 000's flat loss)
+    loss: str = "kd"  # "kd" (log-probabilities, correct) or "double_softmax" (the double-softmax hypothesis)
     num_epochs: int = 2  # passes over retain + relabelled forget data
     lr: float = 3e-3  # peak Adam learning rate (one-cycle schedule)
     batch_size: int = 128  # images per step

@@ -1,8 +1,9 @@
-"""A penalty loss that forgets a class while teaching its images as another (notebook 02, seeds 000 and 001).
+"""A penalty loss that forgets a class while teaching its images as another (notebook 02; Shani and Fabbri, 2024).
 
 The story: relabel the forget class (6 as 3), keep cross-entropy for everything, and add a penalty on
-predicting 6. Seed 000's penalty subtracted the class-6 cross-entropy, which is unbounded below: the total
-loss went negative and training became unstable. The bounded penalty ``-log(1 - p6)`` is zero when 6 is not
+predicting 6. Shani's report (*DLAI Project - Machine Unlearning*, 2024) says its penalty sometimes drove the
+total loss negative and destabilised training; subtracting the class-6 cross-entropy is one penalty that does
+that, since it is unbounded below. The bounded penalty ``-log(1 - p6)`` is zero when 6 is not
 predicted and its gradient vanishes with ``p6``, so it stops pushing once the class is gone.
 """
 
@@ -24,7 +25,10 @@ Penalty = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 def unbounded_penalty(logits: torch.Tensor, forget_class: int) -> torch.Tensor:
-    """Seed 000's penalty: mean log p_6 = minus the class-6 cross-entropy. Unbounded below (-> -inf as p_6 -> 0)."""
+    """An unbounded penalty, the kind Shani (2024) saw go negative: mean log p_6 = minus the class-6 cross-entropy.
+
+    Unbounded below (-> -inf as p_6 -> 0).
+    """
     return F.log_softmax(logits, dim=1)[:, forget_class].mean()
 
 
@@ -60,7 +64,7 @@ class Config:
     relabel_to: int = 3  # the forget class's images are taught as this class
     trainable: str = "saliency"  # "saliency" (top `fraction` by gradient) or a layer name, e.g. "fc3"
     fraction: float = 0.05  # share of conv/linear entries trained when trainable="saliency"
-    penalty: str = "bounded"  # "bounded" (-log(1 - p6)), "unbounded" (seed 000's log p6) or "none"
+    penalty: str = "bounded"  # "bounded" (-log(1 - p6)), "unbounded" (log p6, unbounded below) or "none"
     weight: float = 1.0  # penalty weight
     num_epochs: int = 1  # passes over retain + relabelled forget data
     lr: float = 1e-3  # Adam, no weight decay: frozen entries must not move

@@ -1,4 +1,5 @@
-"""Relabel a class and fine-tune only some layers (seeds 000 and 001; notebook 01).
+"""Relabel a class and fine-tune only some layers (notebook 01; Shani, *DLAI Project - Machine Unlearning*, 2024,
+and Fabbri, *Selective Unlearning in Neural Networks: Forgetting and Relearning Classes*, 2024).
 
 The forget class is taught as another class (e.g. 6 -> 3) with every layer frozen but the ones named
 trainable: the features stay as they were, and only the decision layer moves.
@@ -21,7 +22,7 @@ from .base import UnlearningResult, clone, pick_config, relabel_mapping, timed
 class Config:
     """Relabel-and-fine-tune settings."""
 
-    relabel_to: int = 3  # the forget class's images are taught as this class (seed 000: 6 -> 3)
+    relabel_to: int = 3  # the forget class's images are taught as this class (Shani, 2024: 6 -> 3)
     trainable: tuple[str, ...] = ("fc3",)  # parameter-name prefixes left trainable; all else is frozen
     num_epochs: int = 1  # passes over retain + relabelled forget data
     lr: float = 1e-3  # Adam, constant: small steps keep the other classes where they were
