@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from unlearnlab.course import notebooks as nbs
-from unlearnlab.grading import check, within
+from unlearnlab.course.referee import answer_imports
+from unlearnlab.grading import CheckFailedError, check, within
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 
@@ -80,8 +81,9 @@ WRONG_ANSWERS = [
 
 def run_check(notebook: str, question: str, answer: str, capsys: pytest.CaptureFixture[str]) -> str:
     """Define ``answer``, run the notebook's check cell for ``question``, and return what it printed."""
-    cells = {cell.id: cell.source for cell in nbs.read(SOLUTIONS / notebook).cells}
+    cells = {cell.id: cell.source for cell in nbs.read(SOLUTIONS / notebook).cells if cell.cell_type == "code"}
     namespace = {"torch": torch, "F": F, "check": check, "within": within}
+    exec(answer_imports(list(cells.values())), namespace)  # the notebook's imports (its LESSON among them)
     capsys.readouterr()
     try:
         exec(answer, namespace)
@@ -101,3 +103,19 @@ def test_the_reference_answer_passes(notebook, question, capsys):
 def test_a_plausible_wrong_answer_fails_its_check(notebook, question, mistake, answer, capsys):
     out = run_check(notebook, question, answer, capsys)
     assert "FAIL" in out and "PASS" not in out, f"{notebook} {question} accepts {mistake}: {out}"
+
+
+def test_a_failed_check_lists_every_condition_with_the_value_reached(capsys):
+    conditions = [
+        ("retain accuracy ≥ 97 %", True, "reached 98.10 %, bar ≥ 97.00 %"),
+        ("forget accuracy ≤ 1 %", False, "reached 4.20 %, bar ≤ 1.00 %"),
+        ("runs", lambda: 1 / 0),
+    ]
+    with pytest.raises(CheckFailedError, match=r"^Q3 x: FAIL \(0/3 points\). Not yet: forget accuracy ≤ 1 % \(reached"):
+        check("Q3 x", 3, *conditions)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == [
+        "  ok  retain accuracy ≥ 97 % (reached 98.10 %, bar ≥ 97.00 %)",
+        "  NOT forget accuracy ≤ 1 % (reached 4.20 %, bar ≤ 1.00 %)",
+        "  NOT runs (checking it raised ZeroDivisionError: division by zero)",
+    ]

@@ -43,20 +43,27 @@ def check(question: str, points: int, *conditions: Condition) -> None:
 
     Each condition is ``(description, passed)`` or ``(description, passed, detail)``; ``passed`` is a bool or a
     function of no arguments returning one (preferred: an answer of the wrong type then fails with the description
-    as its hint). The first failed description, with its detail, is the hint a student sees;
-    :class:`CheckFailedError` carries the same FAIL line.
+    as its hint). On FAIL the first line names the first failed condition (the grader's feedback quotes it), and
+    one line per condition follows, each with its detail (the value reached and the bar), so a student sees every
+    bar at once; :class:`CheckFailedError` carries the FAIL line.
     """
     if not conditions:
         raise ValueError("a check needs at least one condition: a check that cannot fail grades nothing")
+    outcomes = []
     for text, condition, *detail in conditions:
         ok, why = _holds(condition)
         if not why and detail and detail[0]:
             why = f" ({detail[0]})"
-        if not ok:
-            line = f"{question}: FAIL (0/{points} points). Not yet: {text}{why}"
-            print(line)
-            raise CheckFailedError(line)
-    print(f"{question}: PASS ({points}/{points} points)")
+        outcomes.append((text, ok, why))
+    failed = [(text, why) for text, ok, why in outcomes if not ok]
+    if not failed:
+        print(f"{question}: PASS ({points}/{points} points)")
+        return
+    line = f"{question}: FAIL (0/{points} points). Not yet: {failed[0][0]}{failed[0][1]}"
+    print(line)
+    if len(outcomes) > 1:
+        print("\n".join(f"  {'ok ' if ok else 'NOT'} {text}{why}" for text, ok, why in outcomes))
+    raise CheckFailedError(line)
 
 
 def within(value: float, target: float, tol: float) -> bool:
