@@ -12,7 +12,7 @@ from torch import nn
 
 from unlearnlab.data import TensorData, class_splits
 from unlearnlab.methods import gkt as gkt_module
-from unlearnlab.methods.anamnesis import RelearnConfig, anamnesis, anamnesis_index, relearn, steps_to_reach
+from unlearnlab.methods.anamnesis import RelearnConfig, anamnesis, anamnesis_index, index_from_curves, relearn
 from unlearnlab.methods.gkt import (
     CONFIGS,
     Config,
@@ -247,6 +247,31 @@ def test_gkt_smoke(small_train: TensorData):
         unlearn(teacher, no_class, config)
     with pytest.raises(ValueError, match="temperature"):
         unlearn(teacher, splits, replace(config, temperature=0.0))
+    with pytest.raises(ValueError, match="stop_at"):
+        unlearn(teacher, splits, replace(config, stop_at=config.num_iterations + 1))
+
+
+def test_stop_at_cuts_the_run_while_the_rates_anneal_over_the_plan(small_train: TensorData):
+    splits = class_splits((0,), train=small_train, test=small_train)
+    teacher = build_model("cnn_bn").eval()
+    config = replace(CONFIGS["quick"], num_iterations=8, stop_at=3, batch_size=8, student_steps=1, generator_width=8)
+    config = replace(config, gate_threshold=0.5, check_every=2)
+    result = unlearn(teacher, splits, config, probes=small_train.X[:4])
+    assert [c.iteration for c in result.checkpoints] == [2, 3]  # a checkpoint at the cut
+    assert len(result.history.step_loss) == 3
+
+
+def test_mask_forget_gives_the_forget_classes_no_mass_in_the_students_targets(monkeypatch: pytest.MonkeyPatch):
+    seen = []
+    monkeypatch.setattr(gkt_module, "kd_loss", lambda logits, targets, T: seen.append(targets) or logits.sum() * 0)
+    student = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    opt = torch.optim.SGD(student.parameters(), lr=0.1)
+    X, logits = torch.randn(2, 1, 2, 2), torch.tensor([[2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    for mask in (False, True):
+        config = replace(CONFIGS["quick"], beta=0.0, temperature=2.0, mask_forget=mask)
+        gkt_module._student_step(student, X, logits, [], [], opt, (0,), config)
+    assert torch.allclose(seen[0], torch.softmax(logits / 2.0, dim=1))
+    assert (seen[1][:, 0] == 0).all() and torch.allclose(seen[1][:, 1:], torch.softmax(logits[:, 1:] / 2.0, dim=1))
 
 
 def test_gkt_returns_the_snapshot_when_the_rule_fires(small_train: TensorData, monkeypatch: pytest.MonkeyPatch):
@@ -277,9 +302,10 @@ def test_gkt_returns_the_snapshot_when_the_rule_fires(small_train: TensorData, m
     assert to_end.stop_iteration == 4 and len(to_end.checkpoints) == 6
 
 
-def test_steps_to_reach_and_anamnesis_index():
-    assert steps_to_reach([0.0, 0.2, 0.96, 0.99], 0.95) == 2
-    assert steps_to_reach([0.0, 0.2], 0.95) is None
+def test_index_from_curves_and_anamnesis_index():
+    assert index_from_curves([0.0, 0.96, 0.5, 0.99], [0.0, 0.2, 0.3, 0.96], 0.95) == 1 / 3
+    with pytest.raises(ValueError, match="never reaches"):
+        index_from_curves([0.0, 0.2], [0.0, 0.96], 0.95)
     assert anamnesis_index(10, 40) == 0.25
     with pytest.raises(ValueError, match="undefined"):
         anamnesis_index(3, 0)

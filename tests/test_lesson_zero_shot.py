@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import math
 from dataclasses import replace
 from types import ModuleType, SimpleNamespace
 
@@ -92,44 +93,67 @@ def test_probes_are_the_recognised_images_of_the_forget_class(monkeypatch, calle
     )
 
 
-def test_gkt_variants_change_one_knob_each():
-    profile = SimpleNamespace(name="quick")
-    variants = lesson.gkt_variants(profile)
-    base = replace(gkt.CONFIGS["quick"], run_to_end=True)
+def test_gkt_variants_change_one_cause_each():
+    variants = lesson.gkt_variants(SimpleNamespace(name="quick"))
+    horizon = lesson.HORIZONS["quick"]
+    base = replace(
+        gkt.CONFIGS["quick"],
+        num_iterations=horizon.planned,
+        stop_at=horizon.trained,
+        check_every=horizon.check_every,
+        min_iterations=horizon.min_iterations,
+        run_to_end=True,
+    )
+    no_attention = replace(base, beta=0.0)
+    assert base.temperature == 4.0
     assert variants == {
         lesson.GKT: base,
-        lesson.GKT_ENTROPY: replace(base, max_entropy=0.6),
-        lesson.GKT_BETA0: replace(base, beta=0.0),
-        lesson.GKT_LEAKY: replace(base, gate_threshold=0.5, run_to_end=False),
+        lesson.NO_ATTENTION: no_attention,
+        lesson.TEMPERATURE: replace(no_attention, temperature=1.0),
+        lesson.MASKED: replace(no_attention, mask_forget=True),
     }
+    assert lesson.gkt_variants(SimpleNamespace(name="full"))[lesson.TEMPERATURE].temperature == 4.0  # full: T = 1
+    assert [lesson.describe(c) for c in variants.values()] == [
+        "GKT, beta=250, T=4",
+        "GKT, beta=0, T=4",
+        "GKT, beta=0, T=1",
+        "GKT, beta=0, T=4, forget class masked",
+    ]
 
 
 def test_run_gkt_evaluates_each_student_and_the_rules_model(small_train, mnist_test, monkeypatch):
     monkeypatch.setitem(gkt.CONFIGS, "tiny", TINY_GKT)
-    # low at the first checkpoint, then the class comes back; beta = 0 (third) is never low, so its rule never fires
-    rates = iter([0.0, 0.5, 0.0, 0.5, 0.5, 0.5, 0.0, 0.5])
+    monkeypatch.setitem(lesson.HORIZONS, "tiny", lesson.Horizon(2, 2, 1, 1))
+    # low at the first checkpoint, then the class comes back; the second run is never low, so its rule never fires
+    rates = iter([0.0, 0.5, 0.5, 0.5, 0.0, 0.5, 0.0, 0.5])
     monkeypatch.setattr(gkt, "probe_rate", lambda *args, **kwargs: next(rates))
     test = mnist_test.subset(slice(0, 600))
     splits = class_splits((0,), train=small_train, test=test)
     teacher = build_model("cnn_bn").eval()
     study = lesson.run_gkt(teacher, splits, SimpleNamespace(name="tiny"), small_train.X[:4], device="cpu", seed=0)
-    assert list(study.runs) == [lesson.GKT, lesson.GKT_ENTROPY, lesson.GKT_BETA0, lesson.GKT_LEAKY]
-    for name, run in study.runs.items():
-        assert study.final[name] == unlearning_report(run.final_model, test, (0,), device="cpu")
-        assert study.chosen[name] == unlearning_report(run.model, test, (0,), device="cpu")  # the rule's model
+    assert list(study.runs) == [lesson.GKT, lesson.NO_ATTENTION, lesson.TEMPERATURE, lesson.MASKED]
+    assert study.forget_classes == (0,)
+    for role, run in study.runs.items():
+        assert study.final[role] == unlearning_report(run.final_model, test, (0,), device="cpu")
+        assert study.chosen[role] == unlearning_report(run.model, test, (0,), device="cpu")  # the rule's model
         assert all(set(c.metrics) == {"forget", "retain"} for c in run.checkpoints)  # the monitor watched
-    fired = [name for name, run in study.runs.items() if run.model is not run.final_model]
-    assert fired == [lesson.GKT, lesson.GKT_ENTROPY, lesson.GKT_LEAKY]
-    assert study.chosen[lesson.GKT_BETA0] is study.final[lesson.GKT_BETA0]  # no rule fired: nothing new to evaluate
+        assert len(run.checkpoints) == 2  # every run trains to the end
+    fired = [role for role, run in study.runs.items() if run.model is not run.final_model]
+    assert fired == [lesson.GKT, lesson.TEMPERATURE, lesson.MASKED]
+    assert study.chosen[lesson.NO_ATTENTION] is study.final[lesson.NO_ATTENTION]  # no rule fired: nothing new
     log = study.log().splitlines()
-    assert log[0].startswith(f"{lesson.GKT}: ") and "the rule fired at pseudo-batch 2 (snapshot from 1)" in log[0]
-    assert "the rule did not fire" in log[4] and log[5].startswith("    time per phase: generator step ")
+    assert log[0].startswith("GKT, beta=250, T=4: ") and "the rule fired at pseudo-batch 2 (snapshot from 1)" in log[0]
+    assert "the rule did not fire" in log[2] and log[3].startswith("    time per phase: generator step ")
+    names = [study.name(role) for role in study.runs]
     table = study.rule_table({lesson.ORIGINAL: _report(1, 1), lesson.GOLD: _report(0, 1)})
-    assert list(table) == [lesson.ORIGINAL, lesson.GOLD, *(f"{name}, rule's model" for name in study.runs)]
+    assert list(table) == [lesson.ORIGINAL, lesson.GOLD, *(f"{name}, rule's model" for name in names)]
+    finals = study.final_table({lesson.ORIGINAL: _report(1, 1), lesson.GOLD: _report(0, 1)})
+    assert list(finals) == [lesson.ORIGINAL, lesson.GOLD, *names]
+    assert "T = 1: mean " in study.mass_text(teacher, seed=0) and "T = 4: mean " in study.mass_text(teacher, seed=0)
 
     fig = study.plot()
     retain, forget, rate = fig.axes
-    assert [line.get_label() for line in retain.get_lines() if not line.get_label().startswith("_")] == list(study.runs)
+    assert [line.get_label() for line in retain.get_lines() if not line.get_label().startswith("_")] == names
     first = study.runs[lesson.GKT].checkpoints
     assert list(retain.get_lines()[0].get_ydata()) == [100 * c.metrics["retain"] for c in first]
     assert list(forget.get_lines()[0].get_ydata()) == [100 * c.metrics["forget"] for c in first]
@@ -137,42 +161,75 @@ def test_run_gkt_evaluates_each_student_and_the_rules_model(small_train, mnist_t
     assert any(list(line.get_xdata()) == [2, 2] for line in retain.get_lines())  # where a rule fired
     assert list(rate.get_lines()[-1].get_ydata()) == [100 * TINY_GKT.max_probe_rate] * 2  # the rule's limit
     with pytest.raises(ValueError, match="no monitor metrics"):
-        lesson.plot_runs({"bare": replace(study.runs[lesson.GKT_LEAKY], checkpoints=[gkt.Checkpoint(1, 0.0, 1.0)])})
+        lesson.plot_runs({"bare": replace(study.runs[lesson.GKT], checkpoints=[gkt.Checkpoint(1, 0.0, 1.0)])})
 
 
-def _study(stopped: bool) -> lesson.GKTStudy:
-    """A GKTStudy made by hand: plain GKT retain 95 % / forget 0 %, its rule's model retain 93 %."""
-    names = [lesson.GKT, lesson.GKT_ENTROPY, lesson.GKT_BETA0, lesson.GKT_LEAKY]
-    final = dict(zip(names, [_report(0.0, 0.95), _report(0.0, 0.96), _report(0.0, 0.94), _report(0.3, 0.9)]))
-    chosen = final | {lesson.GKT: _report(0.0, 0.93), lesson.GKT_LEAKY: _report(0.01, 0.88)}
-    runs = {
-        name: SimpleNamespace(kept_fraction=kept, stop_iteration=None, snapshot_iteration=None)
-        for name, kept in zip(names, [0.8, 0.4, 0.8, 0.9])
-    }
+def test_forget_mass_measures_the_targets_on_gated_images():
+    """A generator of images the one-hot teacher calls 0 with a known probability: the mass at T = 1 and T = 4."""
+
+    class Fixed(nn.Module):
+        def sample(self, n, generator=None):
+            return torch.zeros(n, 1, 28, 28)
+
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    with torch.no_grad():
+        teacher[1].weight.zero_()
+        teacher[1].bias.copy_(torch.tensor([0.0] + [5.0] * 9))  # p_0 = 1 / (1 + 9 e^5) at T = 1
+    run = SimpleNamespace(generator=Fixed())
+    config = replace(gkt.CONFIGS["quick"], temperature=4.0)
+    masses = lesson.forget_mass(teacher, run, config, (0,), images=3)
+    at_1, at_4 = 1 / (1 + 9 * math.exp(5)), 1 / (1 + 9 * math.exp(5 / 4))
+    assert masses[1.0] == pytest.approx((at_1, at_1)) and masses[4.0] == pytest.approx((at_4, at_4))
+    assert at_1 < config.gate_threshold < at_4  # the gate keeps the image; the softened targets give the 0 a lot
+
+
+def _checkpoints(forget: list[float]) -> list[gkt.Checkpoint]:
+    return [gkt.Checkpoint(10 * (i + 1), 0.0, 0.8, {"forget": f, "retain": 0.9}) for i, f in enumerate(forget)]
+
+
+def _study(back: dict[str, int | None], stopped: bool = True) -> lesson.GKTStudy:
+    """A GKTStudy made by hand: each run's forget class comes back at ``back[role]`` (None: never)."""
+    variants = lesson.gkt_variants(SimpleNamespace(name="quick"))
+    runs, final = {}, {}
+    for role in variants:
+        at = back.get(role)
+        forget = [0.0] * 6 if at is None else [0.0] * (at // 10 - 1) + [0.5] * (7 - at // 10)
+        runs[role] = SimpleNamespace(checkpoints=_checkpoints(forget), stop_iteration=None, snapshot_iteration=None)
+        final[role] = _report(forget[-1], 0.95)
     runs[lesson.GKT].cost = SimpleNamespace(seconds=12.5)
     if stopped:
-        runs[lesson.GKT_LEAKY] = SimpleNamespace(kept_fraction=0.9, stop_iteration=40, snapshot_iteration=30)
-    return lesson.GKTStudy(lesson.gkt_variants(SimpleNamespace(name="quick")), runs, final, chosen)
+        runs[lesson.GKT].stop_iteration, runs[lesson.GKT].snapshot_iteration = 40, 30
+    chosen = final | {lesson.GKT: _report(0.0, 0.93)}
+    return lesson.GKTStudy(variants, runs, final, chosen, (0,))
 
 
-def test_gkt_reading_quotes_the_runs():
+def test_came_back_is_the_first_checkpoint_over_the_level():
+    run = SimpleNamespace(checkpoints=_checkpoints([0.0, 0.05, 0.06, 0.0]))
+    assert lesson.came_back(run) == 30 and lesson.came_back(run, level=0.1) is None
+
+
+def test_gkt_reading_quotes_the_runs_and_the_verdict_follows_them():
     gold = _report(0.0, 0.99)
-    text = _study(stopped=True).reading(gold, SimpleNamespace(name="quick")).splitlines()
-    assert text[0] == (
-        "- **Plain GKT** ended at **95.0 %** retain and **0.0 %** forget accuracy, against 99.0 % and 0.0 % for the "
-        "retrained model, without a single real image."
+    text = _study({lesson.GKT: 40, lesson.NO_ATTENTION: 20}).reading(gold).splitlines()
+    assert text[0].startswith("Each run trained 150 pseudo-batches of 64 images (its learning rates anneal over 600);")
+    assert text[2] == (
+        "- **GKT, beta=250, T=4**: the forget class came back at pseudo-batch **40** (at the end 50.0 % forget, "
+        "95.0 % retain accuracy)."
     )
-    assert "kept 40 % of the pseudo-images, against 80 % for the gate alone" in text[1]
-    assert "96.0 % retain accuracy (+1.0 points against plain GKT" in text[1]
-    assert text[2].endswith("0.0 % with β = 250, 0.0 % with β = 0: no leak at this scale.")
-    assert text[3] == (
-        "- **Gate opened to 0.5**: when the rule fired, at pseudo-batch 40, the student called 30.0 % of the real 0s "
-        "a 0; the rule returned the snapshot from pseudo-batch 30, whose forget accuracy is 1.0 % (retain 88.0 %)."
+    assert text[4].startswith("- **GKT, beta=0, T=1**: the forget class did not come back (at the end 0.0 %")
+    assert text[6] == (
+        "- **Stopping rule** (GKT, beta=250, T=4): it fired at pseudo-batch 40 and returned the snapshot from "
+        "pseudo-batch 30: 0.0 % forget, 93.0 % retain accuracy."
     )
-    assert "This run had 60 pseudo-batches of 64 images" in text[4] and "not shown here" in text[4]
-    unstopped = _study(stopped=False).reading(gold, SimpleNamespace(name="full")).splitlines()
-    assert "the rule did not fire: its probes did not show the leak" in unstopped[3]
-    assert unstopped[4].endswith("Compare the two forget curves above: the leak, if any, shows there.")
+    verdict = text[-1]
+    assert "not needed for the leak: GKT, beta=0, T=4 brought the class back too, earlier than" in verdict
+    assert "(pseudo-batch 20 against 40)" in verdict and "did not: the temperature matters." in verdict
+    assert "did not: the mass the soft targets give the forget class is what teaches it back." in verdict
+    assert "did not fire" in _study({}, stopped=False).reading(gold)
+    assert _study({}).verdict().startswith("**Verdict.** No forget class came back within 150 pseudo-batches")
+    assert "as the CS772 report suspected" in _study({lesson.GKT: 40}).verdict()
+    everything = _study(dict.fromkeys([lesson.GKT, lesson.NO_ATTENTION, lesson.TEMPERATURE, lesson.MASKED], 30))
+    assert "as early as GKT" in everything.verdict() and "came back too: the soft targets' mass" in everything.verdict()
 
 
 def _ain(reached: bool) -> lesson.AnamnesisStudy:
@@ -183,7 +240,8 @@ def _ain(reached: bool) -> lesson.AnamnesisStudy:
         lesson.AIN_ORIGINAL: row(0.25, 2),
         lesson.EMMN: row(0.5, 4),
         lesson.AIN_GKT: row(1.25, 10, reached),
-        lesson.GKT_BETA0: row(1.0, 8),
+        lesson.AIN_GKT_FINAL: row(0.375, 3),
+        lesson.AIN_MASKED: row(1.0, 8),
     }
     return lesson.AnamnesisStudy(rows, anamnesis.RelearnResult(8, True))
 
@@ -194,15 +252,18 @@ def test_the_anamnesis_text_and_the_summary_table():
         f"{'original (no unlearning)':38s} relearned in   2 steps: AIN 0.25",
         f"{'EMMN (zero-shot)':38s} relearned in   4 steps: AIN 0.50",
         f"{lesson.AIN_GKT:38s} relearned in  10 steps (not reached): AIN 1.25",
-        f"{lesson.GKT_BETA0:38s} relearned in   8 steps: AIN 1.00",
+        f"{lesson.AIN_GKT_FINAL:38s} relearned in   3 steps: AIN 0.38",
+        f"{lesson.AIN_MASKED:38s} relearned in   8 steps: AIN 1.00",
         f"{'retrained (gold)':38s} relearned in   8 steps",
     ]
     reports = {lesson.GOLD: _report(0.0, 0.99), lesson.EMMN: _report(0.02, 0.1), lesson.UNSIR: _report(0.0, 0.9)}
-    assert lesson.summary_table(reports, _study(stopped=True), ain).splitlines()[2:] == [
+    assert lesson.summary_table(reports, _study({lesson.GKT: 40}), ain).splitlines()[2:] == [
         "| retrained (gold) | 99.0 | 0.0 | 1 |",
         "| EMMN (zero-shot) | 10.0 | 2.0 | 0.50 |",
         "| UNSIR (50 real img/class) | 90.0 | 0.0 | |",
-        "| GKT (β = 250), rule's model | 93.0 | 0.0 | 1.25 (not reached) |",
+        "| GKT, beta=250, T=4, the rule's model | 93.0 | 0.0 | 1.25 (not reached) |",
+        "| GKT, beta=250, T=4, final student | 95.0 | 50.0 | 0.38 |",
+        "| GKT, beta=0, T=4, forget class masked, final student | 95.0 | 0.0 | 1.00 |",
     ]
 
 
@@ -213,11 +274,12 @@ def test_the_recorded_values_are_the_headlines_and_gkt_is_the_rules_model():
         lesson.EMMN: _report(0.02, 0.1),
         lesson.UNSIR: _report(0.0, 0.9),
     }
-    values = lesson.headline_metrics(reports, _study(stopped=True), _ain(reached=False))
+    values = lesson.headline_metrics(reports, _study({lesson.GKT: 40}), _ain(reached=False))
     assert set(values) == {h.key for h in lesson.HEADLINES} | {h.reached for h in lesson.HEADLINES if h.reached}
-    assert values["gkt_retain_acc"] == pytest.approx(93.0) and values["gkt_final_forget_acc"] == 0.0  # rule's, final
+    assert values["gkt_retain_acc"] == pytest.approx(93.0) and values["gkt_final_forget_acc"] == 50.0  # rule's, final
     assert values["gkt_seconds"] == 12.5 and values["unsir_retain_acc"] == pytest.approx(90.0)
     assert values["ain_gkt"] == 1.25 and values["ain_gkt_reached"] is False and values["ain_emmn"] == 0.5
+    assert values["ain_gkt_final"] == 0.375 and values["gkt_masked_final_forget_acc"] == 0.0
 
 
 def test_emmn_study_reads_its_runs():
@@ -251,8 +313,7 @@ REFERENCES = (
     noise.error_max_objective,
     gkt.gate_mask,
     gkt.attention_loss,
-    anamnesis.steps_to_reach,
-    anamnesis.anamnesis_index,
+    anamnesis.index_from_curves,
     *(q.reference for q in lesson.LESSON.questions.values()),
 )
 
@@ -306,6 +367,6 @@ def test_the_namespace_check_catches_a_method_module_or_the_lesson():
     for source in (
         "from unlearnlab.lessons import zero_shot",
         "import unlearnlab.lessons.zero_shot as lesson",
-        "from unlearnlab.methods.anamnesis import steps_to_reach as helper",
+        "from unlearnlab.methods.anamnesis import index_from_curves as helper",
     ):
         assert any(_holds_a_reference(obj) for obj in imported_objects(source).values()), source

@@ -70,11 +70,6 @@ def _ain_cases(gen: torch.Generator) -> list[dict]:
     return [{"args": [fast, slow, 0.95]}, {"args": [slow, slow, 0.95]}]
 
 
-def _ain_reference(curve_unlearned: list[float], curve_retrained: list[float], target: float) -> float:
-    steps = anamnesis.steps_to_reach
-    return anamnesis.anamnesis_index(steps(curve_unlearned, target), steps(curve_retrained, target))
-
-
 HEADLINES = (
     Headline(
         "gkt_retain_acc",
@@ -90,18 +85,28 @@ HEADLINES = (
         bars=bars_from(TARGETS, "<=", lambda t: t.max_forget, graded=False),
         summary=True,
     ),
-    Headline("gkt_final_forget_acc", "GKT (β = 250), forget accuracy at the end of the run"),
     Headline(
-        "gkt_entropy_retain_acc",
-        "GKT + entropy filter 0.6, retain accuracy",
-        reference="98.3 % in 500 epochs, against 850 without (paper, quoted by seed 002)",
-        retrained="retrained_retain_acc",
+        "gkt_final_retain_acc", "GKT (β = 250), retain accuracy at the end of the run", retrained="retrained_retain_acc"
     ),
+    Headline("gkt_final_forget_acc", "GKT (β = 250), forget accuracy at the end of the run"),
     Headline(
         "gkt_beta0_retain_acc", "GKT without attention (β = 0), retain accuracy", retrained="retrained_retain_acc"
     ),
     Headline("gkt_beta0_final_forget_acc", "GKT without attention (β = 0), forget accuracy at the end of the run"),
-    Headline("gkt_seconds", "GKT (β = 250), unlearning time", unit="s"),
+    Headline(
+        "gkt_temperature_final_forget_acc",
+        "GKT without attention (β = 0) at the other temperature, forget accuracy at the end of the run",
+    ),
+    Headline(
+        "gkt_masked_retain_acc",
+        "GKT without attention (β = 0), forget class masked out of the soft targets, retain accuracy",
+        retrained="retrained_retain_acc",
+    ),
+    Headline(
+        "gkt_masked_final_forget_acc",
+        "GKT without attention (β = 0), forget class masked out of the soft targets, forget accuracy at the end",
+    ),
+    Headline("gkt_seconds", "GKT (β = 250), unlearning time over the whole run", unit="s"),
     Headline(
         "emmn_retain_acc",
         "EMMN (zero-shot), retain accuracy",
@@ -131,6 +136,12 @@ HEADLINES = (
         unit="",
         reached="ain_gkt_reached",
     ),
+    Headline(
+        "ain_gkt_final",
+        "anamnesis index, GKT (β = 250) at the end of the run (retrained = 1)",
+        unit="",
+        reached="ain_gkt_final_reached",
+    ),
     Headline("ain_emmn", "anamnesis index, EMMN (retrained = 1)", unit="", reached="ain_emmn_reached"),
     Headline(
         "ain_original", "anamnesis index, original model (retrained = 1)", unit="", reached="ain_original_reached"
@@ -145,7 +156,7 @@ LESSON = Lesson(
         ),
         "q2": FunctionQuestion("keep_mask", _gate_cases, gkt.gate_mask),
         "q3": FunctionQuestion("at_loss", _attention_cases, gkt.attention_loss, rtol=1e-4),
-        "q4": FunctionQuestion("ain_from_curves", _ain_cases, _ain_reference),
+        "q4": FunctionQuestion("ain_from_curves", _ain_cases, anamnesis.index_from_curves),
     },
     headlines=HEADLINES,
     needs=((), (FORGET,)),
@@ -160,9 +171,8 @@ UNSIR_RETAIN_PER_CLASS = 50  # real retain images per class in UNSIR's repair (n
 # the names of the notebook's models in its tables (the notebook names the first two itself)
 ORIGINAL, GOLD = "original", "retrained (gold)"
 EMMN, UNSIR = "EMMN (zero-shot)", f"UNSIR ({UNSIR_RETAIN_PER_CLASS} real retain img/class)"
-GKT, GKT_ENTROPY = "GKT (beta=250)", "GKT + entropy filter 0.6"
-GKT_BETA0, GKT_LEAKY = "GKT, no attention (beta=0)", "GKT, gate opened to 0.5"
-AIN_ORIGINAL, AIN_GKT = "original (no unlearning)", "GKT (beta=250), rule's model"
+AIN_ORIGINAL, AIN_GKT, AIN_GKT_FINAL = "original (no unlearning)", "GKT, the rule's model", "GKT, final student"
+AIN_MASKED = "GKT, forget class masked, final student"
 
 MONITOR_IMAGES = 500  # real test images the GKT monitor evaluates at each checkpoint (never trained on)
 RELEARN_PER_CLASS = 30  # real images per class the anamnesis index relearns from
@@ -282,19 +292,52 @@ def make_probes(
     return Probes(X, forget, int(of_forget.sum()), int(recognised.sum()), synth.teacher_acc, synth.seconds)
 
 
-# -- Four GKT runs
+# -- The GKT runs: the leak and its causes
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """How long the notebook's GKT runs are planned and trained, and how often they are checked."""
+
+    planned: int  # pseudo-batches the learning rates anneal over (a long run, as the public GKT code's)
+    trained: int  # pseudo-batches each run trains (the first part of the plan: where the leak shows)
+    check_every: int  # pseudo-batches between checkpoints (probe rate, monitor, snapshot)
+    min_iterations: int  # the stopping rule acts from here on
+
+
+HORIZONS = {"quick": Horizon(600, 150, 10, 30), "full": Horizon(1500, 1500, 50, 300)}
+LEAK_LEVEL = 0.05  # forget accuracy on the monitor's real 0s above which the forgotten class has come back
+
+# the runs' roles: the profile's GKT, then one cause changed at a time from GKT without its attention term
+GKT, NO_ATTENTION, TEMPERATURE, MASKED = "gkt", "no attention", "other temperature", "forget class masked"
 
 
 def gkt_variants(profile: Profile) -> dict[str, gkt.Config]:
-    """Plain GKT, the entropy filter at 0.6 nats and beta = 0 run to the end; the gate opened to 0.5 stops where
-    the rule fires."""
-    config = replace(for_profile(gkt.CONFIGS, profile), run_to_end=True)
+    """The profile's GKT at the notebook's :data:`HORIZONS`, run to the end (the rule's snapshot is kept), and
+    three runs from it without the attention term (beta = 0): as is, at the other temperature (T = 1 <-> 4),
+    and with the forget classes masked out of the student's soft targets."""
+    horizon = for_profile(HORIZONS, profile)
+    config = replace(
+        for_profile(gkt.CONFIGS, profile),
+        num_iterations=horizon.planned,
+        stop_at=horizon.trained,
+        check_every=horizon.check_every,
+        min_iterations=horizon.min_iterations,
+        run_to_end=True,
+    )
+    no_attention = replace(config, beta=0.0)
     return {
         GKT: config,
-        GKT_ENTROPY: replace(config, max_entropy=0.6),
-        GKT_BETA0: replace(config, beta=0.0),
-        GKT_LEAKY: replace(config, gate_threshold=0.5, run_to_end=False),
+        NO_ATTENTION: no_attention,
+        TEMPERATURE: replace(no_attention, temperature=4.0 if config.temperature == 1.0 else 1.0),
+        MASKED: replace(no_attention, mask_forget=True),
     }
+
+
+def describe(config: gkt.Config) -> str:
+    """A run's name in the tables: its attention weight, its temperature, whether the forget classes are masked."""
+    name = f"GKT, beta={config.beta:g}, T={config.temperature:g}"
+    return name + (", forget class masked" if config.mask_forget else "")
 
 
 def accuracy_monitor(
@@ -320,89 +363,152 @@ def accuracy_monitor(
     return monitor
 
 
+def came_back(run: gkt.GKTResult, level: float = LEAK_LEVEL) -> int | None:
+    """The first checkpoint at which the monitor saw the forget accuracy above ``level`` (None: never)."""
+    return next((point.iteration for point in run.checkpoints if point.metrics.get("forget", 0.0) > level), None)
+
+
+@torch.no_grad()
+def forget_mass(
+    teacher: nn.Module, run: gkt.GKTResult, config: gkt.Config, forget: Iterable[int], images: int = 512, seed: int = 0
+) -> dict[float, tuple[float, float]]:
+    """The mass the teacher's soft targets give the forget classes on pseudo-images that pass the gate.
+
+    Draws ``images`` from the run's trained generator, keeps those the gate keeps, and returns, at T = 1 and at
+    the run's temperature, the mean and the largest summed forget-class probability: ``{T: (mean, max)}``.
+    """
+    forget = list(forget)
+    device = next(teacher.parameters()).device
+    X = run.generator.eval().sample(images, torch.Generator().manual_seed(seed)).to(device)  # (N, 1, 28, 28)
+    logits = teacher.eval()(X)  # (N, C)
+    keep = gkt.gate_mask(logits.softmax(1), forget, config.gate_threshold, config.max_entropy)
+    masses = {}
+    for T in sorted({1.0, config.temperature}):
+        mass = (logits[keep] / T).softmax(1)[:, forget].sum(1)  # (K,)
+        masses[T] = (float(mass.mean()), float(mass.max()))
+    return masses
+
+
 @dataclass
 class GKTStudy:
-    """The GKT runs, each final student's report and the report of the model each stopping rule returned."""
+    """The GKT runs by role, each final student's report and the report of the model each stopping rule returned."""
 
     variants: dict[str, gkt.Config]
     runs: dict[str, gkt.GKTResult]
     final: dict[str, UnlearningReport]  # the student at the end of each run, on the real test set
     chosen: dict[str, UnlearningReport]  # the rule's model: its snapshot when it fired, else the final student
+    forget_classes: tuple[int, ...]
+
+    def name(self, role: str) -> str:
+        """The run's name in tables and figures."""
+        return describe(self.variants[role])
 
     def log(self) -> str:
         """One paragraph per run: its time, the gate's share, where the rule fired, the time per phase."""
         lines = []
-        for name, run in self.runs.items():
+        for role, run in self.runs.items():
             if run.stop_iteration is not None:
                 rule = f"the rule fired at pseudo-batch {run.stop_iteration} (snapshot from {run.snapshot_iteration})"
             else:
                 rule = "the rule did not fire"
             phases = ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in run.phase_seconds.items())
             lines.append(
-                f"{name}: {run.cost.seconds:.0f} s; the gate kept {100 * run.kept_fraction:.0f} % of the "
+                f"{self.name(role)}: {run.cost.seconds:.0f} s; the gate kept {100 * run.kept_fraction:.0f} % of the "
                 f"pseudo-images; {rule}\n    time per phase: {phases}"
             )
         return "\n".join(lines)
 
     def plot(self) -> Figure:
-        """:func:`plot_runs` of every run, with plain GKT's probe-rate limit."""
-        return plot_runs(self.runs, max_probe_rate=self.variants[GKT].max_probe_rate)
+        """:func:`plot_runs` of every run, with the rule's probe-rate limit."""
+        named = {self.name(role): run for role, run in self.runs.items()}
+        return plot_runs(named, max_probe_rate=self.variants[GKT].max_probe_rate)
+
+    def final_table(self, reports: Mapping[str, UnlearningReport]) -> dict[str, UnlearningReport]:
+        """The original's and the retrained model's reports, then each run's student at the end of its run."""
+        return {
+            **{name: reports[name] for name in (ORIGINAL, GOLD)},
+            **{self.name(r): x for r, x in self.final.items()},
+        }
 
     def rule_table(self, reports: Mapping[str, UnlearningReport]) -> dict[str, UnlearningReport]:
         """The original's and the retrained model's reports, then the model each run's stopping rule returned."""
         return {
             **{name: reports[name] for name in (ORIGINAL, GOLD)},
-            **{f"{name}, rule's model": report for name, report in self.chosen.items()},
+            **{f"{self.name(role)}, rule's model": report for role, report in self.chosen.items()},
         }
 
-    def reading(self, gold: UnlearningReport, profile: Profile) -> str:
-        """Markdown: what the four runs show, against the retrained model (``gold``)."""
-        plain, entropy_run, beta0, leaky = (self.final[name] for name in (GKT, GKT_ENTROPY, GKT_BETA0, GKT_LEAKY))
-        kept = {name: 100 * run.kept_fraction for name, run in self.runs.items()}
+    def mass_text(self, teacher: nn.Module, seed: int) -> str:
+        """What the soft targets of the GKT run teach about the forget classes, at T = 1 and at its temperature."""
         config = self.variants[GKT]
-        no_leak = max(plain.forget_acc, beta0.forget_acc) <= 0.01
-        leaky_run = self.runs[GKT_LEAKY]
-        if leaky_run.stop_iteration is not None:
-            caught = self.chosen[GKT_LEAKY]
-            leaky_text = (
-                f"when the rule fired, at pseudo-batch {leaky_run.stop_iteration}, the student called "
-                f"{100 * leaky.forget_acc:.1f} % of the real 0s a 0; the rule returned the snapshot from "
-                f"pseudo-batch {leaky_run.snapshot_iteration}, whose forget accuracy is "
-                f"{100 * caught.forget_acc:.1f} % (retain {100 * caught.retain_acc:.1f} %)"
-            )
-        else:
-            leaky_text = (
-                f"the final student calls {100 * leaky.forget_acc:.1f} % of the real 0s a 0, and the rule did "
-                "not fire: its probes did not show the leak"
-            )
-        if no_leak and profile.name == "quick":
-            scale = (
-                "The attention term's leak needs that scale (the full profile, on a GPU); no full-profile run of "
-                "this notebook has been recorded, so it is not shown here."
-            )
-        else:
-            scale = "Compare the two forget curves above: the leak, if any, shows there."
-        leak = ": no leak at this scale." if no_leak else "."
-        return "\n".join(
-            [
-                f"- **Plain GKT** ended at **{100 * plain.retain_acc:.1f} %** retain and "
-                f"**{100 * plain.forget_acc:.1f} %** forget accuracy, against {100 * gold.retain_acc:.1f} % and "
-                f"{100 * gold.forget_acc:.1f} % for the retrained model, without a single real image.",
-                f"- **Entropy filter**: the gate and the filter kept {kept[GKT_ENTROPY]:.0f} % of the pseudo-images, "
-                f"against {kept[GKT]:.0f} % for the gate alone; the student ended at "
-                f"{100 * entropy_run.retain_acc:.1f} % retain accuracy "
-                f"({100 * (entropy_run.retain_acc - plain.retain_acc):+.1f} points against plain GKT, same number "
-                "of pseudo-batches).",
-                f"- **Attention term**: without it (β = 0) the student ended at {100 * beta0.retain_acc:.1f} % "
-                f"retain accuracy ({100 * (beta0.retain_acc - plain.retain_acc):+.1f} points against β = 250). "
-                f"Forget accuracy at the end: {100 * plain.forget_acc:.1f} % with β = 250, "
-                f"{100 * beta0.forget_acc:.1f} % with β = 0{leak}",
-                f"- **Gate opened to 0.5**: {leaky_text}.",
-                f"- **Scale.** This run had {config.num_iterations} pseudo-batches of {config.batch_size} images; "
-                "the public GKT code's log saw the forget class return after about 800 pseudo-batches of 256 "
-                f"images, with ten student steps each. {scale}",
-            ]
+        masses = forget_mass(teacher, self.runs[GKT], config, self.forget_classes, seed=seed)
+        parts = [f"T = {T:g}: mean {100 * mean:.2f} %, largest {100 * top:.2f} %" for T, (mean, top) in masses.items()]
+        return (
+            f"forget-class mass in the teacher's soft targets on pseudo-images that pass the gate "
+            f"(gate: under {100 * config.gate_threshold:g} % at T = 1), {self.name(GKT)}'s generator: "
+            + "; ".join(parts)
         )
+
+    def _run_line(self, role: str) -> str:
+        run, final = self.runs[role], self.final[role]
+        at = came_back(run)
+        end = f"at the end {100 * final.forget_acc:.1f} % forget, {100 * final.retain_acc:.1f} % retain accuracy"
+        if at is None:
+            return f"- **{self.name(role)}**: the forget class did not come back ({end})."
+        return f"- **{self.name(role)}**: the forget class came back at pseudo-batch **{at}** ({end})."
+
+    def reading(self, gold: UnlearningReport) -> str:
+        """Markdown: when (if ever) each run's forget class came back, what the rule returned, and the verdict."""
+        config, gkt_run = self.variants[GKT], self.runs[GKT]
+        lines = [
+            f"Each run trained {config.stop_at} pseudo-batches of {config.batch_size} images (its learning rates "
+            f'anneal over {config.num_iterations}); "came back" means the monitor saw more than '
+            f"{100 * LEAK_LEVEL:g} % of its real 0s called a 0. The retrained model: "
+            f"{100 * gold.forget_acc:.1f} % forget, {100 * gold.retain_acc:.1f} % retain accuracy.",
+            "",
+            *(self._run_line(role) for role in self.runs),
+        ]
+        if gkt_run.stop_iteration is not None:
+            kept = self.chosen[GKT]
+            lines.append(
+                f"- **Stopping rule** ({self.name(GKT)}): it fired at pseudo-batch {gkt_run.stop_iteration} and "
+                f"returned the snapshot from pseudo-batch {gkt_run.snapshot_iteration}: "
+                f"{100 * kept.forget_acc:.1f} % forget, {100 * kept.retain_acc:.1f} % retain accuracy."
+            )
+        else:
+            lines.append(f"- **Stopping rule** ({self.name(GKT)}): it did not fire; GKT returns the final student.")
+        return "\n".join([*lines, "", self.verdict()])
+
+    def verdict(self) -> str:
+        """Markdown: which causes this run's comparisons point at (only from what came back and what did not)."""
+        back = {role: came_back(run) for role, run in self.runs.items()}
+        if all(at is None for at in back.values()):
+            horizon = self.variants[GKT].stop_at
+            return f"**Verdict.** No forget class came back within {horizon} pseudo-batches: no cause to tell apart."
+        base, other, masked = (self.name(r) for r in (NO_ATTENTION, TEMPERATURE, MASKED))
+        if back[NO_ATTENTION] is None:
+            return (
+                f"**Verdict.** Without the attention term ({base}) the forget class did not come back: in this run the "
+                "attention term is needed for the leak, as the CS772 report suspected."
+            )
+        text = [f"**Verdict.** The attention term is not needed for the leak: {base} brought the class back too"]
+        if back[GKT] is not None:
+            first, then = back[NO_ATTENTION], back[GKT]
+            order = "earlier than" if first < then else "later than" if first > then else "as early as"
+            text[0] += f", {order} {self.name(GKT)} (pseudo-batch {first} against {then})"
+        text[0] += "."
+        text.append(
+            f"At the other temperature ({other}) it "
+            + ("came back too." if back[TEMPERATURE] is not None else "did not: the temperature matters.")
+        )
+        text.append(
+            f"With the forget class masked out of the soft targets ({masked}) it "
+            + (
+                "came back too: the soft targets' mass on it is not the only channel."
+                if back[MASKED] is not None
+                else "did not: the mass the soft targets give the forget class is what teaches it back."
+            )
+        )
+        return " ".join(text)
 
 
 def run_gkt(
@@ -414,19 +520,19 @@ def run_gkt(
     device: torch.device | str,
     seed: int,
 ) -> GKTStudy:
-    """The four :func:`gkt_variants`, with the stopping rule on ``probes`` (N, 1, 28, 28) and an
+    """The :func:`gkt_variants`, with the stopping rule on ``probes`` (N, 1, 28, 28) and an
     :func:`accuracy_monitor` on ``MONITOR_IMAGES`` real test images (evaluation only); every student evaluated."""
     variants = gkt_variants(profile)
     watch = stratified_subset(splits.test, MONITOR_IMAGES, seed=seed)
     monitor = accuracy_monitor(watch, splits.forget_classes, device)
     runs = {
-        name: gkt.unlearn(teacher, splits, config, device=device, seed=seed, probes=probes, monitor=monitor)
-        for name, config in variants.items()
+        role: gkt.unlearn(teacher, splits, config, device=device, seed=seed, probes=probes, monitor=monitor)
+        for role, config in variants.items()
     }
-    final = reports_for({name: run.final_model for name, run in runs.items()}, splits, device)
-    snapshots = {name: run.model for name, run in runs.items() if run.model is not run.final_model}
+    final = reports_for({role: run.final_model for role, run in runs.items()}, splits, device)
+    snapshots = {role: run.model for role, run in runs.items() if run.model is not run.final_model}
     chosen = final | reports_for(snapshots, splits, device)  # a new model to evaluate only where a rule fired
-    return GKTStudy(variants, runs, final, chosen)
+    return GKTStudy(variants, runs, final, chosen, splits.forget_classes)
 
 
 def plot_runs(runs: Mapping[str, gkt.GKTResult], max_probe_rate: float | None = None) -> Figure:
@@ -468,12 +574,14 @@ def plot_runs(runs: Mapping[str, gkt.GKTResult], max_probe_rate: float | None = 
 
 
 def ain_candidates(teacher: nn.Module, emmn: EMMNStudy, study: GKTStudy) -> dict[str, nn.Module]:
-    """The models whose anamnesis index the notebook measures: the original, EMMN, GKT's rule's model, beta = 0."""
+    """The models whose anamnesis index the notebook measures: the original, EMMN, and GKT's rule's model, its final
+    student and the final student of the run with the forget class masked."""
     return {
         AIN_ORIGINAL: teacher,
         EMMN: emmn.runs[EMMN].model,
         AIN_GKT: study.runs[GKT].model,
-        GKT_BETA0: study.runs[GKT_BETA0].model,
+        AIN_GKT_FINAL: study.runs[GKT].final_model,
+        AIN_MASKED: study.runs[MASKED].final_model,
     }
 
 
@@ -523,7 +631,7 @@ def run_anamnesis(
 
 
 def summary_table(reports: Mapping[str, UnlearningReport], study: GKTStudy, ain: AnamnesisStudy) -> str:
-    """Markdown: retain and forget accuracy and AIN of the retrained model, EMMN, UNSIR and GKT's rule's model."""
+    """Markdown: retain and forget accuracy and AIN of the retrained model, EMMN, UNSIR and the GKT students."""
 
     def pct(report: UnlearningReport) -> str:
         return f"{100 * report.retain_acc:.1f} | {100 * report.forget_acc:.1f}"
@@ -533,9 +641,11 @@ def summary_table(reports: Mapping[str, UnlearningReport], study: GKTStudy, ain:
             "| model | retain % | forget % | AIN |",
             "|---|---|---|---|",
             f"| retrained (gold) | {pct(reports[GOLD])} | 1 |",
-            f"| EMMN (zero-shot) | {pct(reports[EMMN])} | {ain.rows[EMMN].ain:.2f} |",
-            f"| UNSIR (50 real img/class) | {pct(reports[UNSIR])} | |",
-            f"| GKT (β = 250), rule's model | {pct(study.chosen[GKT])} | {ain.shown(AIN_GKT)} |",
+            f"| EMMN (zero-shot) | {pct(reports[EMMN])} | {ain.shown(EMMN)} |",
+            f"| UNSIR ({UNSIR_RETAIN_PER_CLASS} real img/class) | {pct(reports[UNSIR])} | |",
+            f"| {study.name(GKT)}, the rule's model | {pct(study.chosen[GKT])} | {ain.shown(AIN_GKT)} |",
+            f"| {study.name(GKT)}, final student | {pct(study.final[GKT])} | {ain.shown(AIN_GKT_FINAL)} |",
+            f"| {study.name(MASKED)}, final student | {pct(study.final[MASKED])} | {ain.shown(AIN_MASKED)} |",
         ]
     )
 
@@ -552,13 +662,18 @@ def headline_metrics(
         "unsir_retain_acc": 100 * reports[UNSIR].retain_acc,
         "gkt_retain_acc": 100 * study.chosen[GKT].retain_acc,
         "gkt_forget_acc": 100 * study.chosen[GKT].forget_acc,
-        "gkt_entropy_retain_acc": 100 * study.final[GKT_ENTROPY].retain_acc,
-        "gkt_beta0_retain_acc": 100 * study.final[GKT_BETA0].retain_acc,
+        "gkt_final_retain_acc": 100 * study.final[GKT].retain_acc,
         "gkt_final_forget_acc": 100 * study.final[GKT].forget_acc,
-        "gkt_beta0_final_forget_acc": 100 * study.final[GKT_BETA0].forget_acc,
+        "gkt_beta0_retain_acc": 100 * study.final[NO_ATTENTION].retain_acc,
+        "gkt_beta0_final_forget_acc": 100 * study.final[NO_ATTENTION].forget_acc,
+        "gkt_temperature_final_forget_acc": 100 * study.final[TEMPERATURE].forget_acc,
+        "gkt_masked_retain_acc": 100 * study.final[MASKED].retain_acc,
+        "gkt_masked_final_forget_acc": 100 * study.final[MASKED].forget_acc,
         "gkt_seconds": study.runs[GKT].cost.seconds,
         "ain_gkt": ain.rows[AIN_GKT].ain,
         "ain_gkt_reached": ain.rows[AIN_GKT].relearn.reached,
+        "ain_gkt_final": ain.rows[AIN_GKT_FINAL].ain,
+        "ain_gkt_final_reached": ain.rows[AIN_GKT_FINAL].relearn.reached,
         "ain_emmn": ain.rows[EMMN].ain,
         "ain_emmn_reached": ain.rows[EMMN].relearn.reached,
         "ain_original": ain.rows[AIN_ORIGINAL].ain,

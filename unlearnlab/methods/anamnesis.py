@@ -37,12 +37,18 @@ CONFIGS = {
 }
 
 
-def steps_to_reach(curve: Sequence[float], target: float) -> int | None:
-    """The first step count at which ``curve`` reaches ``target``; ``curve[i]`` is measured after ``i`` steps."""
-    for steps, value in enumerate(curve):
-        if value >= target:
-            return steps
-    return None
+def index_from_curves(curve_unlearned: Sequence[float], curve_retrained: Sequence[float], target: float) -> float:
+    """AIN from two relearning curves: the first step at which each reaches ``target``, unlearned over retrained.
+
+    ``curve[i]`` is the forget-class accuracy after ``i`` relearning steps; both curves must reach ``target``.
+    """
+    firsts = []
+    for name, curve in (("unlearned", curve_unlearned), ("retrained", curve_retrained)):
+        first = next((steps for steps, value in enumerate(curve) if value >= target), None)
+        if first is None:
+            raise ValueError(f"the {name} curve never reaches {target}")
+        firsts.append(first)
+    return anamnesis_index(*firsts)
 
 
 def anamnesis_index(steps_unlearned: int, steps_retrained: int) -> float:

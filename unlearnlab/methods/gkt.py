@@ -53,7 +53,7 @@ from torch import nn
 from ..data import Splits, check_classes
 from ..training import History, make_rng, progress, seeded
 from .base import Cost, UnlearningResult, clone, fresh_model, pick_config, timed
-from .losses import bn_statistics_hooks, kd_loss, soft_targets
+from .losses import bn_statistics_hooks, kd_loss, soft_targets, soft_targets_without
 
 Monitor = Callable[[nn.Module], dict[str, float]]  # evaluation only (may use real test data), never training
 
@@ -63,6 +63,7 @@ class Config:
     """Knobs of Gated Knowledge Transfer; ``CONFIGS`` holds the quick (CPU) and full (GPU) instances."""
 
     num_iterations: int = 1000  # pseudo-batches: generator step(s), then `student_steps` student steps
+    stop_at: int | None = None  # end the run after this many of the num_iterations planned (None: all of them)
     batch_size: int = 256  # pseudo-images per pseudo-batch (before the gate)
     student_steps: int = 10  # student updates per pseudo-batch, on the same images (as the public GKT code)
     generator_steps: int = 1  # generator updates per pseudo-batch
@@ -72,6 +73,7 @@ class Config:
     lr_generator: float = 1e-3  # Adam, cosine-annealed to 0 over num_iterations
     grad_clip: float = 5.0  # clip each network's gradient norm (the public GKT code uses 5)
     temperature: float = 1.0  # the student's KL at temperature T (x T^2); the generator's KL is at T = 1
+    mask_forget: bool = False  # the student's soft targets give the forget classes no mass (the rest renormalised)
     bn_weight: float = 0.0  # generator prior: weight of R_bn (teacher's BatchNorm statistics); 0 = the paper's
     gate_threshold: float = 0.01  # drop a pseudo-image when the teacher gives a forget class >= this probability
     max_entropy: float | None = None  # entropy filter (nats): keep only teacher entropy < this; None = off
@@ -366,12 +368,17 @@ def _student_step(
     teacher_acts: list[torch.Tensor],
     student_acts: list[torch.Tensor],
     opt: torch.optim.Optimizer,
+    forget: Sequence[int],
     config: Config,
 ) -> float:
-    """One step of L_S = T^2 KL(T_T || S_T) + beta * L_at on the kept images; returns L_S."""
+    """One step of L_S = T^2 KL(T_T || S_T) + beta * L_at on the kept images; returns L_S.
+
+    With ``mask_forget`` the targets T_T give the forget classes no mass (:func:`soft_targets_without`).
+    """
     student_logits = student(X)  # (K, C); the hooks fill student_acts
     T = config.temperature
-    loss = kd_loss(student_logits, soft_targets(teacher_logits, T), T)
+    targets = soft_targets_without(teacher_logits, forget, T) if config.mask_forget else soft_targets(teacher_logits, T)
+    loss = kd_loss(student_logits, targets, T)
     if config.beta > 0:
         loss = loss + config.beta * attention_loss(student_acts, teacher_acts)
     opt.zero_grad(set_to_none=True)
@@ -442,7 +449,9 @@ def pseudo_batch(
     if len(X) >= 2:  # BatchNorm needs two images; otherwise nothing to learn from this pseudo-batch
         with clock("student steps"):
             for _ in range(config.student_steps):
-                losses.append(_student_step(nets.student, X, teacher_logits, teacher_acts, acts_s, nets.opt_s, config))
+                losses.append(
+                    _student_step(nets.student, X, teacher_logits, teacher_acts, acts_s, nets.opt_s, forget, config)
+                )
     return len(X), losses
 
 
@@ -470,6 +479,8 @@ def _check(config: Config, forget: Sequence[int]) -> None:
         raise ValueError("forget_classes is empty: GKT forgets classes, name at least one")
     if config.num_iterations < 1 or config.student_steps < 1 or config.batch_size < 2:
         raise ValueError("num_iterations and student_steps must be positive and batch_size at least 2")
+    if config.stop_at is not None and not 1 <= config.stop_at <= config.num_iterations:
+        raise ValueError(f"stop_at must lie in [1, num_iterations={config.num_iterations}], got {config.stop_at}")
     if config.temperature <= 0:
         raise ValueError(f"temperature must be positive, got {config.temperature}")
 
@@ -509,22 +520,23 @@ def unlearn(
         rule, snapshot = StoppingRule(config.min_iterations, config.max_probe_rate), None
         kept = seen = kept_total = seen_total = 0
         layers = config.attention_layers if config.beta > 0 else ()
+        last = config.stop_at or config.num_iterations  # the learning rates still anneal over num_iterations
         bn_prior = bn_statistics_hooks(nets.teacher) if config.bn_weight > 0 else nullcontext(None)
 
         with (
             record_activations(nets.teacher, layers) as acts_t,
             record_activations(nets.student, layers) as acts_s,
             bn_prior as bn_losses,
-            progress(config.num_iterations, "GKT", unit="pseudo-batch") as bar,
+            progress(last, "GKT", unit="pseudo-batch") as bar,
         ):
-            for iteration in range(1, config.num_iterations + 1):
+            for iteration in range(1, last + 1):
                 anneal(nets, iteration, config)
                 z = torch.randn(config.batch_size, config.z_dim, generator=rng).to(device)  # (B, z_dim)
                 n_kept, losses = pseudo_batch(nets, z, forget, config, acts_t, acts_s, bn_losses, clock)
                 seen, kept = seen + config.batch_size, kept + n_kept
                 history.step_loss += losses
                 bar.update(1)
-                if iteration % config.check_every and iteration != config.num_iterations:
+                if iteration % config.check_every and iteration != last:
                     continue
                 point = measure(nets.student, iteration, probes, forget, monitor, kept / max(1, seen), clock)
                 checkpoints.append(point)
