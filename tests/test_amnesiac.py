@@ -34,6 +34,22 @@ def test_compress_stores_float16_values_at_int32_indices_and_counts_its_bytes():
     assert A.compress(torch.tensor([0.1]), 1.0).dense().item() == 0.0999755859375  # float16 rounding of 0.1
 
 
+def test_decode_reads_unsorted_flat_indices_row_major_into_a_new_float32_tensor():
+    values, indices = torch.tensor([0.5, -3.0], dtype=torch.float16), torch.tensor([7, 1], dtype=torch.int32)
+    dense = A.decode(values, indices, (2, 2, 2))
+    assert dense.dtype == torch.float32 and dense.shape == (2, 2, 2)
+    assert dense.flatten().tolist() == [0.0, -3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5]
+    assert values.dtype == torch.float16 and indices.dtype == torch.int32  # inputs untouched
+    assert torch.equal(A.decode(values[:0], indices[:0], [3]), torch.zeros(3))  # nothing kept: zeros
+
+
+def test_decode_inverts_compress_up_to_float16_rounding():
+    update = torch.randn(4, 3, 3, generator=torch.Generator().manual_seed(0))
+    c = A.compress(update, 0.25)
+    assert torch.equal(A.decode(c.values, c.indices, c.shape), c.dense())
+    torch.testing.assert_close(c.dense(), A.top_k_update(update, 0.25), rtol=1e-3, atol=1e-3)
+
+
 def test_subtract_updates_leaves_its_inputs_and_unnamed_entries_alone():
     state = {"w": torch.tensor([1.0, 2.0]), "running_mean": torch.tensor([5.0])}
     updates = [{"w": torch.tensor([0.5, -1.0])}, {"w": torch.tensor([0.25, 0.0])}]

@@ -1,11 +1,11 @@
-"""Amnesiac unlearning (Graves et al., 2021) and partial amnesiac unlearning (seed 004; notebook 07).
+"""Amnesiac unlearning (Graves et al., 2021) and partial amnesiac unlearning (Gogineni and Nadimi; notebook 07).
 
 Amnesiac unlearning subtracts, from the trained weights, every update the ledger recorded for a batch that held
 a forget image (:mod:`unlearnlab.methods.ledger`), then optionally repairs the model with a short fine-tune on
 retain data. The partial version keeps, per layer, only the top ``fraction`` of each recorded update by
-magnitude (stored as float16 values and int32 indices) or only chosen layers, and needs no repair (seed 004).
+magnitude (stored as float16 values and int32 indices) or only chosen layers, and needs no repair (Gogineni and Nadimi).
 :func:`partial_update` applies the same layer-wise top-k to any method's change of the weights, e.g. label
-flipping or gradient ascent (seed 004's second method).
+flipping or gradient ascent (Gogineni and Nadimi's second method).
 
 The algorithms only: notebook 07's setting, studies and figures are :mod:`unlearnlab.lessons.amnesiac`.
 """
@@ -97,9 +97,15 @@ class CompactUpdate:
 
     def dense(self) -> torch.Tensor:
         """The float32 tensor with the kept values in place and zeros elsewhere."""
-        out = torch.zeros(torch.Size(self.shape).numel())
-        out[self.indices.long()] = self.values.float()
-        return out.view(self.shape)
+        return decode(self.values, self.indices, self.shape)
+
+
+def decode(values: torch.Tensor, indices: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """A stored layer update read back: a new float32 tensor of ``shape``, zero except ``values`` (any float dtype,
+    e.g. float16) at the flat, row-major ``indices`` (any integer dtype, e.g. int32)."""
+    out = torch.zeros(torch.Size(shape).numel())
+    out[indices.long()] = values.float()
+    return out.view(*shape)
 
 
 def compress(update: torch.Tensor, fraction: float) -> CompactUpdate:
@@ -203,7 +209,7 @@ def partial_update(
     original: nn.Module, unlearned: nn.Module, fraction: float, layers: Sequence[str] | None = None
 ) -> nn.Module:
     """A copy of ``original`` plus, per parameter, the top ``fraction`` of (unlearned - original) by magnitude
-    (only ``layers``, when named; buffers are the original's): seed 004's layer-wise partial update."""
+    (only ``layers``, when named; buffers are the original's): Gogineni and Nadimi's layer-wise partial update."""
     mixed = clone(original)
     new = dict(unlearned.named_parameters())
     with torch.no_grad():

@@ -1,8 +1,8 @@
-"""The amnesiac training ledger (Graves et al., 2021; seed 004; notebook 07).
+"""The amnesiac training ledger (Graves et al., 2021; Gogineni and Nadimi; notebook 07).
 
 Training goes through the shared :func:`unlearnlab.training.fit`; a :class:`LedgerRecorder` hooked into its
 ``on_step`` keeps the parameter change of every batch that held a forget sample. A :class:`LedgerLoader` says
-which batches those are, and can deal the forget samples into a chosen share of the batches (seed 004 varies
+which batches those are, and can deal the forget samples into a chosen share of the batches (Gogineni and Nadimi varies
 that share). :func:`train_with_ledger` trains the base model this way and, with the same initial weights and the
 same batches minus the forget samples, the model retrained without them; :func:`ledger_run` caches both and the
 ledger on disk.
@@ -10,6 +10,7 @@ ledger on disk.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -239,6 +240,7 @@ class LedgerRun:
     data: LedgerData
     seconds: float  # training time of the base model (with the recording)
     retrain_seconds: float  # training time of the retrained model
+    threads: int | None = None  # torch's CPU threads during training (None: not recorded, an older cache file)
 
 
 def initial_model(setup: LedgerSetup) -> nn.Module:
@@ -271,14 +273,37 @@ def train_with_ledger(
         )
         trained.append((model.eval(), history.seconds, recorder.ledger))
     (model, seconds, ledger), (retrained, retrain_seconds, _) = trained
-    return LedgerRun(setup, model, retrained, ledger, data, seconds, retrain_seconds)
+    return LedgerRun(setup, model, retrained, ledger, data, seconds, retrain_seconds, torch.get_num_threads())
 
 
-def ledger_run(setup: LedgerSetup, device: torch.device | str = "cpu") -> LedgerRun:
-    """:func:`train_with_ledger`, cached on disk by :func:`unlearnlab.cache.load_or_build`."""
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Inside the block torch computes on ``n`` CPU threads (``None``: as it is); the count is restored after."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def ledger_run(setup: LedgerSetup, device: torch.device | str = "cpu", threads: int | None = None) -> LedgerRun:
+    """:func:`train_with_ledger`, cached on disk by :func:`unlearnlab.cache.load_or_build`.
+
+    ``threads`` trains on that many CPU threads and caches the run under its own name: float sums on another
+    thread count round differently, so the same setup gives other (equally valid) weights, which is how a check's
+    bars are shown to hold on another machine. ``None`` is the lesson's run, on torch's current thread count.
+    """
+    suffix = "" if threads is None else f"-threads{threads}"
+
+    def build() -> LedgerRun:
+        with cpu_threads(threads):
+            return train_with_ledger(setup, device)
+
     run = cache.load_or_build(
-        cache.entry_path("amnesiac", f"{setup.model}-{setup.key()}"),
-        lambda: train_with_ledger(setup, device),
+        cache.entry_path("amnesiac", f"{setup.model}-{setup.key()}{suffix}"),
+        build,
         _run_payload,
         lambda payload: _run_from_payload(setup, payload),
     )
@@ -297,6 +322,7 @@ def _run_payload(run: LedgerRun) -> dict:
         "ledger": run.ledger.to_payload(),
         "seconds": run.seconds,
         "retrain_seconds": run.retrain_seconds,
+        "threads": run.threads,
     }
 
 
@@ -315,4 +341,5 @@ def _run_from_payload(setup: LedgerSetup, payload: dict) -> LedgerRun:
         ledger_data(setup),
         float(payload["seconds"]),
         float(payload["retrain_seconds"]),
+        payload.get("threads"),
     )
