@@ -86,7 +86,7 @@ def attack(model: torch.nn.Module, splits: Splits, device: torch.device, seed: i
     start = time.perf_counter()
     member = mia.per_sample_losses(model, splits.forget, device)
     nonmember = mia.per_sample_losses(model, splits.test, device)
-    roc = mia.threshold_attack(member, nonmember)
+    roc = mia.threshold_attack(member, nonmember, max_fpr=0.01)
     efficacy = mia.mia_efficacy(model, splits.retain, splits.test, splits.forget, device=device, seed=seed)
     accuracy = {
         name: round(100 * evaluate(model, make_loader(data), device).accuracy, 2)

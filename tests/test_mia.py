@@ -159,7 +159,8 @@ def test_threshold_attack_by_hand():
 
 def test_threshold_attack_matches_sklearn_and_the_gaussian_auc():
     member, nonmember = _gaussians(5000, 1.0, seed=1)
-    roc = mia.threshold_attack(member, nonmember)
+    assert mia.threshold_attack(member, nonmember).max_fpr == 0.001  # by default Carlini et al.'s 0.1 %
+    roc = mia.threshold_attack(member, nonmember, max_fpr=0.01)
     labels = np.r_[np.ones(5000), np.zeros(5000)]
     scores = -np.r_[member, nonmember]
     assert roc.auc == pytest.approx(metrics.roc_auc_score(labels, scores), abs=1e-12)
@@ -223,3 +224,50 @@ def test_membership_report_is_the_kit_attack_the_roc_auc_and_accuracies():
     for name, data in (("forget", forget), ("retain", retain), ("test", test)):
         expected = float((model(data.X).argmax(1) == data.y).double().mean())
         assert getattr(report, f"{name}_acc") == pytest.approx(expected)
+
+
+def _simulated_auc_sd(m: int, n: int, shift: float, reps: int = 4_000) -> float:
+    """The standard deviation of the threshold attack's AUC over ``reps`` draws of m member and n non-member
+    "losses", N(0, 1) and N(shift, 1): what :func:`mia.auc_noise` predicts in closed form. The AUC of each draw is
+    the Mann-Whitney count, P(member loss < non-member loss), computed for all draws at once."""
+    rng = np.random.default_rng(0)
+    member, nonmember = rng.normal(0.0, 1.0, (reps, m, 1)), rng.normal(shift, 1.0, (reps, 1, n))
+    aucs = (member < nonmember).mean(axis=(1, 2))  # continuous scores: no ties
+    return float(np.std(aucs, ddof=1))
+
+
+@pytest.mark.parametrize(("m", "n", "shift"), [(40, 40, 0.0), (25, 400, 0.0), (60, 150, 0.8)])
+def test_auc_noise_is_the_spread_of_the_auc_of_random_scores(m, n, shift):
+    auc = _phi(shift / math.sqrt(2))  # P(member loss < non-member loss) for the two Gaussians
+    # Hanley and McNeil's formula assumes exponential scores; for Gaussians it is within a few percent, and 4,000
+    # draws estimate a standard deviation to about 2 %
+    assert mia.auc_noise(m, n, auc) == pytest.approx(_simulated_auc_sd(m, n, shift), rel=0.12)
+
+
+def test_auc_noise_by_hand_and_its_errors():
+    # at A = 0.5, Q1 = Q2 = 1/3: SE^2 = (1/4 + (m - 1)/12 + (n - 1)/12) / (m n)
+    assert mia.auc_noise(400, 10_000) == pytest.approx(math.sqrt((0.25 + 399 / 12 + 9_999 / 12) / 4e6))
+    assert 0.014 < mia.auc_noise(400, 10_000) < 0.016
+    assert mia.auc_noise(400, 10_000, 0.9) < mia.auc_noise(400, 10_000)  # a sure attack varies less
+    with pytest.raises(ValueError, match="needs members and non-members"):
+        mia.auc_noise(0, 10)
+    with pytest.raises(ValueError, match="lies in"):
+        mia.auc_noise(10, 10, 1.5)
+
+
+def test_model_losses_are_eval_mode_float64_and_independent_of_the_batch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.BatchNorm1d(3))
+    model[2].running_mean.fill_(0.5)  # running statistics unlike any batch's: train mode would show
+    images, labels = 3 * torch.randn(10, 1, 2, 2), torch.randint(0, 3, (10,))
+    kept = images.clone()
+    model.train()
+    losses = mia.model_losses(model, images, labels, batch_size=3)
+    assert losses.dtype == torch.float64 and losses.shape == (10,) and not losses.requires_grad
+    assert (
+        not model.training and torch.equal(images, kept) and torch.equal(model[2].running_mean, torch.full((3,), 0.5))
+    )
+    with torch.no_grad():
+        by_hand = F.cross_entropy(model(images).double(), labels, reduction="none")  # eval mode: one batch
+    assert torch.allclose(losses, by_hand, rtol=1e-6)
+    assert torch.allclose(mia.model_losses(model, images, labels, batch_size=10), losses, rtol=1e-6)
