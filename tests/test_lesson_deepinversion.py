@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -90,3 +91,57 @@ def test_the_cost_line_compares_zero_shot_with_retraining():
         "9 images (1 per class, 5 steps) in 30 s: 0.3 images/s on cpu",
         "the teacher calls 100.0 % of them their target class",
     ]
+
+
+def test_the_budget_is_images_per_class_times_steps():
+    quick = SimpleNamespace(name="quick")
+    budget = lesson.BUDGETS["quick"].image_steps
+    fits = replace(lesson.inversion_config(quick), images_per_class=budget // 100, steps=100)
+    (condition,) = lesson.budget_conditions(fits, quick)
+    assert condition.ok and condition.detail == f"reached {budget} image-steps, bar ≤ {budget} image-steps"
+    (over,) = lesson.budget_conditions(replace(fits, steps=101), quick)
+    assert not over.ok and "bar ≤" in over.detail
+    reference = lesson.inversion_config(quick)
+    assert reference.images_per_class * reference.steps <= budget  # the lesson's own run fits its budget
+
+
+def test_the_demo_is_small_and_the_brief_states_targets_and_budget():
+    quick = SimpleNamespace(name="quick")
+    demo_config = lesson.demo_settings(quick)
+    sizes = lesson.SIZES["quick"]
+    assert demo_config == replace(
+        lesson.inversion_config(quick),
+        images_per_class=sizes.demo_images_per_class,
+        batch_per_class=sizes.demo_images_per_class,
+        steps=sizes.demo_steps,
+    )
+    demo = SynthesisResult(TensorData(torch.zeros(2, 1, 28, 28), torch.tensor([1, 2])), seconds=5.0, teacher_acc=1.0)
+    work = demo_config.images_per_class * demo_config.steps
+    brief = lesson.q4_brief(quick, demo, demo_config).splitlines()
+    assert brief[0].startswith("targets on real test images: retain accuracy >= 95 %, forget class <= 1 %")
+    seconds = 5.0 * lesson.BUDGETS["quick"].image_steps / work
+    assert brief[1] == (
+        f"budget: images per class x Adam steps <= 5,000 (the demo used {work:,} in 5 s: the budget is about "
+        f"{seconds:.0f} s of synthesis here, if time grows with both)"
+    )
+
+
+def test_the_reference_run_dreams_the_profiles_settings_and_trains_its_student(monkeypatch):
+    quick = SimpleNamespace(name="quick")
+    synthetic = SynthesisResult(TensorData(torch.zeros(2, 1, 28, 28), torch.tensor([1, 2])), 1.0, 1.0)
+    calls = {}
+
+    def fake_dream(teacher, forget, config, seed, device):
+        calls["dream"] = (forget, config, seed)
+        return synthetic
+
+    def fake_train(teacher, data, forget, config, device, seed):
+        calls["train"] = (data, forget, config, seed)
+        return "student", History()
+
+    monkeypatch.setattr(lesson, "dream", fake_dream)
+    monkeypatch.setattr(lesson.zs, "train_student", fake_train)
+    run = lesson.reference_run("teacher", (0,), quick, 3, "cpu")
+    assert calls["dream"] == ((0,), lesson.inversion_config(quick), 3)
+    assert calls["train"] == (synthetic.data, (0,), lesson.student_config(quick), 3)
+    assert run.config == lesson.inversion_config(quick) and run.synthetic is synthetic and run.student == "student"

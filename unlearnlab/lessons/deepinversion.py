@@ -51,6 +51,33 @@ class Bars:
 BARS = {"quick": Bars(0.95, 0.01), "full": Bars(0.97, 0.01)}
 
 
+@dataclass(frozen=True)
+class Budget:
+    """Q4's synthesis budget per retained class: images dreamed times the Adam steps spent on them."""
+
+    image_steps: int  # images_per_class x steps, at most (synthesis time grows with both)
+
+
+# quick: the lesson's own run (50 images x 100 steps) fits exactly; full: the full profile's 6,000 x 200
+BUDGETS = {"quick": Budget(5_000), "full": Budget(1_200_000)}
+
+
+def budget_conditions(config: InversionConfig, profile: Profile) -> list[Condition]:
+    """Q4's budget, checked on the answer's synthesis settings (``dream_config``)."""
+    budget = for_profile(BUDGETS, profile)
+    work = config.images_per_class * config.steps
+    return [
+        measured(
+            "synthesis within the budget (images per class x steps): trade images against steps",
+            work,
+            "<=",
+            budget.image_steps,
+            unit="image-steps",
+            digits=0,
+        )
+    ]
+
+
 def conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> list[Condition]:
     """Q4: a new network that forgets class 0 and keeps the rest, on real test images."""
     bars = for_profile(BARS, profile)
@@ -97,12 +124,17 @@ def _retain_targets_cases(gen: torch.Generator) -> list[dict]:
 
 @dataclass(frozen=True)
 class Sizes:
-    """The learning curve's sizes."""
+    """The section 4 demo's synthesis and the learning curve's sizes."""
 
+    demo_images_per_class: int  # section 4's demo: how the images look and how fast this machine dreams
+    demo_steps: int  # Adam steps of the demo
     curve_counts: tuple[int, ...]  # dreamed images per class, one student each (at most the images dreamed)
 
 
-SIZES = {"quick": Sizes(curve_counts=(5, 15, 50)), "full": Sizes(curve_counts=(10, 100, 1000, 6000))}
+SIZES = {
+    "quick": Sizes(demo_images_per_class=10, demo_steps=50, curve_counts=(5, 15, 50)),
+    "full": Sizes(demo_images_per_class=100, demo_steps=100, curve_counts=(10, 100, 1000, 6000)),
+}
 
 
 class Setting(NamedTuple):
@@ -186,6 +218,13 @@ def ablation_figures(dreams: Mapping[str, SynthesisResult], per_class: int = 2) 
     return [class_grid(d.data.X, d.data.y, per_class=per_class, title=name) for name, d in dreams.items()]
 
 
+def demo_settings(profile: Profile) -> InversionConfig:
+    """Section 4's small synthesis: the profile's priors and weights at the demo's size (``SIZES``)."""
+    sizes = for_profile(SIZES, profile)
+    n = sizes.demo_images_per_class
+    return replace(inversion_config(profile), images_per_class=n, batch_per_class=n, steps=sizes.demo_steps)
+
+
 def dream(
     teacher: nn.Module, forget: tuple[int, ...], config: InversionConfig, seed: int, device: torch.device | str
 ) -> SynthesisResult:
@@ -215,6 +254,38 @@ def synthesis_loss_figure(synthetic: SynthesisResult) -> Figure:
 def student_config(profile: Profile) -> StudentConfig:
     """The zero-shot student's settings for ``profile``."""
     return for_profile(zs.CONFIGS, profile).student
+
+
+def q4_brief(profile: Profile, demo: SynthesisResult, demo_config: InversionConfig) -> str:
+    """Q4's targets and budget, with the budget's time at the speed the demo measured on this machine."""
+    bars, budget = for_profile(BARS, profile), for_profile(BUDGETS, profile)
+    demo_work = demo_config.images_per_class * demo_config.steps
+    seconds = demo.seconds * budget.image_steps / demo_work
+    return (
+        f"targets on real test images: retain accuracy >= {100 * bars.min_retain:g} %, "
+        f"forget class <= {100 * bars.max_forget:g} %; a new network (neither the teacher nor the retrained model)\n"
+        f"budget: images per class x Adam steps <= {budget.image_steps:,} (the demo used {demo_work:,} in "
+        f"{demo.seconds:.0f} s: the budget is about {seconds:.0f} s of synthesis here, if time grows with both)"
+    )
+
+
+class ReferenceRun(NamedTuple):
+    """The lesson's own zero-shot run, which every cell after Q4 uses (so a failed Q4 costs only Q4)."""
+
+    config: InversionConfig  # the profile's synthesis settings
+    synthetic: SynthesisResult
+    student: nn.Module
+    history: History
+
+
+def reference_run(
+    teacher: nn.Module, forget: tuple[int, ...], profile: Profile, seed: int, device: torch.device | str
+) -> ReferenceRun:
+    """Dream the retained classes with the profile's settings and distil the profile's student on them."""
+    config = inversion_config(profile)
+    synthetic = dream(teacher, forget, config, seed, device)
+    student, history = zs.train_student(teacher, synthetic.data, forget, student_config(profile), device, seed)
+    return ReferenceRun(config, synthetic, student, history)
 
 
 def student_text(
