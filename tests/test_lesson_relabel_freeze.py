@@ -98,3 +98,7 @@ def test_the_layer_sizes_add_up_to_the_model():
     lines = lesson.layer_sizes_text(build_model("cnn_bn")).splitlines()
     assert lines[0] == "conv1       320 parameters ( 0.07 %)"
     assert sum(int(line.split()[1]) for line in lines) == 429_706
+
+
+def test_the_reference_text_names_the_package_settings():
+    assert lesson.reference_text(QUICK) == "reference run: trainable ['fc3'], 1 epoch(s)"

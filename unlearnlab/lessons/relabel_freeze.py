@@ -155,6 +155,12 @@ def reference_run(
     )
 
 
+def reference_text(profile: Profile) -> str:
+    """The reference run's settings, one line."""
+    config = for_profile(relabel_method.CONFIGS, profile)
+    return f"reference run: trainable {list(config.trainable)}, {config.num_epochs} epoch(s)"
+
+
 def targets_text(profile: Profile) -> str:
     """Q3's targets and budget in ``profile``, from the bars the check applies."""
     bars, budget = for_profile(BARS, profile), for_profile(BUDGETS, profile)
