@@ -20,19 +20,24 @@ ended at about 50 % retain accuracy in the quick profile, 40 pseudo-batches of 3
   version drew fresh images, and ran the teacher, for every student step; now the generator and the teacher
   cost one forward pass per pseudo-batch instead of one per student step.
 - *A data prior for the generator* (``bn_weight``, DeepInversion's R_bn: the "Adaptive DeepInversion" that
-  seed 002 proposes as future work). The generator also matches the teacher's BatchNorm statistics, so its
-  images look like digits to the teacher, and the student's BatchNorm statistics, gathered on them, fit real
-  digits. In the quick profile it is the largest single gain. ``bn_weight=0`` is the paper's generator.
+  the CS772 project report on zero-shot unlearning proposes as future work). The generator also matches the
+  teacher's BatchNorm statistics, so its images look like digits to the teacher, and the student's BatchNorm
+  statistics, gathered on them, fit real digits. In the quick profile it is the largest single gain.
+  ``bn_weight=0`` is the paper's generator.
 - *The student's KL at a temperature* (``temperature``, Hinton et al.): the student learns the teacher's
   softened outputs, times T^2 so that the gradient keeps its size; the generator's KL stays at T = 1.
+  The gate tests the teacher's probability at T = 1, so on a gated image the softened targets can still give a
+  forget class real mass; in a long quick-profile run the student learns the class back from it
+  (``mask_forget=True`` gives the forget classes no mass in the targets; notebook 04 tests both).
 - *Sizes and rates for a CPU:* a narrower generator (``generator_width``), batches of 64 and Adam at 1e-2
   for both networks in the quick profile. The student stays a fresh copy of the teacher's architecture: the
   method's point is a model that never saw the forget class.
 
 ``CONFIGS["quick"]`` uses the prior and T = 4; ``CONFIGS["full"]`` keeps the paper's generator and T = 1, the
-setting in which the public code saw the forget class come back (not run here: it needs a GPU).
+setting in which the public code saw the forget class come back (not run here: it needs a GPU). ``stop_at`` ends
+a run early while the learning rates still anneal over ``num_iterations`` (a long run, watched in its first part).
 
-Course additions (seed report 002): an entropy filter (keep pseudo-images the teacher is sure about), and a
+Course additions (from the CS772 report): an entropy filter (keep pseudo-images the teacher is sure about), and a
 stopping rule that needs no real data: watch how often the student calls *probe images of the forget class*
 (e.g. DeepInversion samples) a forget class, and keep the last snapshot before that rate rises.
 """
