@@ -9,6 +9,11 @@ undo with and without a one-epoch repair, and the partial undo (no repair) at ea
 layer, and of the output layer alone. Each row: bytes stored, accuracy on the forget set, on the test images
 of class 6 and of the other classes, simple_mia (forget set against held-out training 6s), seconds. For the
 CNN with SGD and Adam, the full undo's distance to the retrained model relative to the original's.
+
+Two more parts (``--parts``): ``q3``, which choices of layers and k pass every condition of Q3 (the storage budget,
+the accuracies, the MIA score's and the threshold AUC's bands), each with its measured values; ``graves``, Graves
+et al.'s MNIST setting made cheap (the course CNN, 100 threes shuffled among every other training image, Adam at
+1e-3, one epoch): where their 95.2 % right after the full undo comes from.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from unlearnlab.config import Profile, resolve
 from unlearnlab.course.run import environment
 from unlearnlab.lessons import amnesiac as lesson
 from unlearnlab.methods import amnesiac
-from unlearnlab.methods.ledger import ledger_run
+from unlearnlab.methods.ledger import LedgerSetup, ledger_run
 from unlearnlab.training import pick_device
 
 FRACTIONS = {
@@ -33,6 +38,23 @@ FRACTIONS = {
     "full": (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001),
 }
 OUTPUT_LAYER = {"cnn": ("fc3",), "lenet5": ("fc3",), "mlp": ("net.5",)}
+Q3_CHOICES = (  # (layers, kept fractions) tried against Q3's conditions; None: every layer
+    (None, (1.0, 0.01, 0.003, 0.001, 0.0003, 0.0001)),
+    (("fc3",), (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)),
+    (("fc2", "fc3"), (0.01, 0.003, 0.001)),
+    (("conv1", "conv2"), (0.01,)),
+)
+GRAVES = LedgerSetup(  # Graves et al. (2021), MNIST: 100 threes among all the other images, Adam
+    forget_class=3,
+    forget_size=100,
+    others=None,
+    affected_share=None,
+    optimizer="adam",
+    lr=1e-3,
+    num_epochs=1,
+    held_out=100,
+    test_subset=None,
+)
 
 
 def bench(profile: Profile, device: torch.device) -> dict:
@@ -74,16 +96,62 @@ def bench(profile: Profile, device: torch.device) -> dict:
     return results
 
 
+def q3_grid(profile: Profile, device: torch.device) -> list[dict]:
+    """Each of :data:`Q3_CHOICES` undone on the lesson's CNN run and checked against every Q3 condition."""
+    run = ledger_run(lesson.ledger_setups(profile)["cnn"], device)
+    rows = []
+    for layers, fractions in Q3_CHOICES:
+        for fraction in fractions:
+            config = amnesiac.Config(fraction=fraction, layers=layers)
+            model = amnesiac.unlearn(run.model, run.data.splits, config, ledger=run.ledger, device=device).model
+            conditions = [lesson.budget_condition(run, config, profile), *lesson.run_conditions(model, run, profile)]
+            failed = [f"{c.text.split(' (')[0]}: {c.detail}" for c in conditions if not c.ok]
+            rows.append({"layers": layers, "fraction": fraction, "passes": not failed, "failed": failed})
+            print(
+                f"{'+'.join(layers or ('every layer',)):12s} k = {fraction:<7g} {'PASS' if not failed else 'fail'}: "
+                + "; ".join(failed),
+                flush=True,
+            )
+    return rows
+
+
+def graves(device: torch.device) -> dict:
+    """Graves et al.'s setting (:data:`GRAVES`): the original, the retrained model, the full undo with and without a
+    repair epoch over every retain image, and the output layer's top 1 % undone."""
+    run = ledger_run(GRAVES, device)
+    rows = list(lesson.reference_outcomes(run, device))
+    for name, config in (
+        ("full undo, no repair", amnesiac.Config(fraction=1.0)),
+        ("full undo + 1 repair epoch", amnesiac.Config(fraction=1.0, repair_epochs=1)),
+        ("fc3 top 1 %, no repair", amnesiac.Config(fraction=0.01, layers=("fc3",))),
+    ):
+        rows.append(lesson.undo_outcome(run, config, name, device=device))
+    print(lesson.describe_run(run), lesson.outcome_table(rows), sep="\n", flush=True)
+    return {
+        "setup": asdict(GRAVES),
+        "recorded_steps": len(run.ledger.steps),
+        "total_steps": run.ledger.total_steps,
+        "rows": [asdict(r) for r in rows],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="quick", choices=["quick", "full"])
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--parts", nargs="+", default=["sweep", "q3", "graves"], choices=["sweep", "q3", "graves"])
+    parser.add_argument("--name", default="", help="results file suffix (a partial run should not overwrite all)")
     args = parser.parse_args()
     profile, device = resolve(args.profile), pick_device(args.device)
     start = time.perf_counter()
-    results = bench(profile, device)
+    parts = {
+        "runs": lambda: bench(profile, device),
+        "q3": lambda: q3_grid(profile, device),
+        "graves": lambda: graves(device),
+    }
+    results = {key: build() for key, build in parts.items() if ("sweep" if key == "runs" else key) in args.parts}
     out = write_results(
-        f"amnesiac_{profile.name}",
+        f"amnesiac_{profile.name}{args.name}",
         {
             "profile": profile.name,
             "device": str(device),
@@ -91,7 +159,7 @@ def main() -> None:
             "cpu_count": os.cpu_count(),
             "environment": environment(str(device)),
             "seconds": time.perf_counter() - start,
-            "runs": results,
+            **results,
         },
     )
     print(f"wrote {out}")

@@ -110,10 +110,11 @@ def test_membership_bands_are_the_retrained_spread_plus_each_views_noise(forget,
 def test_band_conditions_fail_each_side_with_its_own_hint():
     band = Band(0.48, 0.56)
     below, above = lesson.band_conditions("threshold AUC", 0.45, band)
-    assert not below.ok and above.ok and "over-forgetting" in below.text
-    assert below.detail == "reached 0.450, bar ≥ 0.480"
+    assert not below.ok and above.ok and below.text == "threshold AUC not below the retrained band"
+    assert below.detail == f"reached 0.450, bar ≥ 0.480; {lesson.BAND_HINTS['threshold AUC', 'low']}"
+    assert "over-forgetting" in below.detail and above.detail == "reached 0.450, bar ≤ 0.560"  # no hint on a pass
     below, above = lesson.band_conditions("MIA score", 0.60, band)
-    assert below.ok and not above.ok and "undo more" in above.text
+    assert below.ok and not above.ok and "undo more" in above.detail
     assert all(c.ok for c in lesson.band_conditions("MIA score", 0.5, band))
 
 
