@@ -404,3 +404,33 @@ def test_result_questions_refuse_zoo_models_and_nudged_originals(exercise):
     nudged = R.result_conditions(exercise, "q3", _nudged(models[0]), profile)
     assert nudged[0].ok, "a nudged copy is not the zoo model itself"
     assert not all(c.ok for c in nudged), f"{exercise}: the nudged original passed every condition"
+
+
+READS_THE_CHECKOUT = (  # the package is installed editable: its checkout, with solutions/, sits next to it
+    "import pathlib, unlearnlab\n"
+    "_solutions = pathlib.Path(unlearnlab.__file__).resolve().parents[1] / 'solutions'\n"
+    "_found = sorted(p.name for p in _solutions.glob('*.ipynb'))\n"
+    "assert _found, 'no solutions to read'\n"
+    "def double(x):\n    return 2 * x"
+)
+
+
+@pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is missing (apt-get install bubblewrap): no sandbox to test")
+def test_the_sandbox_shows_the_installed_package_not_its_checkout(course, refereed, monkeypatch):
+    monkeypatch.setenv("UNLEARNLAB_COURSE_ROOT", str(course))  # the course root is another folder than the checkout
+    checkout = Path(G.__file__).resolve().parents[2]
+    assert (checkout / "solutions").is_dir()  # what an answer would like to read, outside the sandbox
+    work = course / "work"
+    work.mkdir()
+    sandbox = G.Workspace(work, course / "private").sandbox(())
+    script = (
+        "import pathlib, unlearnlab as u\nprint(sorted(p.name for p in pathlib.Path(u.__file__).parents[1].iterdir()))"
+    )
+    seen = subprocess.run(sandbox.wrap([sys.executable, "-c", script]), capture_output=True, text=True, check=True)
+    assert "solutions" not in seen.stdout and "unlearnlab" in seen.stdout, seen.stdout
+    nb = nbs.read(course / "solutions" / "99_tiny.ipynb")
+    next(c for c in nb.cells if c.id == "q1-answer").source = READS_THE_CHECKOUT
+    nbs.write(nb, course / "submissions" / "99_reads_checkout.ipynb")
+    row = G.grade_all([course / "submissions"], exercises=course / "exercises", timeout=30, jobs=1)[0]
+    assert row.points == {"q1": 0, "q2": 3}, row.feedback
+    assert any("no solutions to read" in f for f in row.feedback), row.feedback

@@ -1,8 +1,10 @@
 """Run untrusted student code where it can touch nothing but its own folder (DESIGN.md section 5).
 
-With bubblewrap (Debian's ``bubblewrap``), the process sees the file system read-only, with the course folder,
-home, ``/tmp`` and the grader's folders hidden; only its own folder is writable, and the package, the Python
-environment, the data and the model cache are re-exposed read-only. It gets its own PID namespace (it cannot see
+With bubblewrap (Debian's ``bubblewrap``), the process sees an allow-list of the file system, read-only: the
+system's own folders (:data:`SYSTEM`), the Python environment, the installed package's own folder (not the checkout
+around it, which holds the solutions), the data and the model cache; its own folder is the only writable one, and
+``/tmp`` is an empty one of its own. Everything else (the course folder, home, the grader's folders, submissions)
+does not exist for it. It gets its own PID namespace (it cannot see
 or signal the grader, and everything it started dies with it), no capabilities, and runs as ``nobody``.
 Without bubblewrap, code runs in a plain subprocess with a loud warning: isolation is then not guaranteed.
 """
@@ -34,8 +36,22 @@ def bwrap_works() -> bool:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return False
-    probe = [bwrap, *_isolation_flags(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
+    probe = [bwrap, *_isolation_flags(), *_system_binds(), "--proc", "/proc", "--dev", "/dev", "true"]
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
+
+
+def _system_binds() -> list[str]:
+    """Read-only binds of the system's folders that exist here (a merged-/usr link is bound as the link it is)."""
+    binds = []
+    for path in map(Path, SYSTEM):
+        if path.is_symlink():
+            binds += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            binds += ["--ro-bind", str(path), str(path)]
+    return binds
 
 
 def _isolation_flags() -> list[str]:
@@ -58,8 +74,9 @@ def _isolation_flags() -> list[str]:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """What an untrusted process may see: ``writable`` is its own folder; ``readable`` paths are re-exposed
-    read-only even when they sit inside a ``hidden`` one (the course folder, home, ``/tmp``)."""
+    """What an untrusted process may see besides the system: ``writable`` is its own folder, ``readable`` paths are
+    shown read-only, and a ``hidden`` folder inside a readable one is shown empty (the course folder, should a
+    readable path lie inside it: the package installed in editable mode, the cache)."""
 
     writable: Path
     readable: tuple[Path, ...] = ()
@@ -70,8 +87,8 @@ class Sandbox:
         if not bwrap_works():
             warnings.warn(NO_SANDBOX_WARNING, RuntimeWarning, stacklevel=2)
             return list(argv)
-        cmd = [shutil.which("bwrap") or "bwrap", *_isolation_flags(), "--ro-bind", "/", "/"]
-        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        cmd = [shutil.which("bwrap") or "bwrap", *_isolation_flags(), *_system_binds()]
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for path in _existing(self.hidden):
             cmd += ["--tmpfs", str(path)]
         for path in _existing(self.readable):
