@@ -95,16 +95,16 @@ HEADLINES = (
     Headline("gkt_beta0_final_forget_acc", "GKT without attention (β = 0), forget accuracy at the end of the run"),
     Headline(
         "gkt_temperature_final_forget_acc",
-        "GKT without attention (β = 0) at the other temperature, forget accuracy at the end of the run",
+        "GKT (β = 250) at the other temperature, forget accuracy at the end of the run",
     ),
     Headline(
         "gkt_masked_retain_acc",
-        "GKT without attention (β = 0), forget class masked out of the soft targets, retain accuracy",
+        "GKT (β = 250), forget class masked out of the soft targets, retain accuracy",
         retrained="retrained_retain_acc",
     ),
     Headline(
         "gkt_masked_final_forget_acc",
-        "GKT without attention (β = 0), forget class masked out of the soft targets, forget accuracy at the end",
+        "GKT (β = 250), forget class masked out of the soft targets, forget accuracy at the end",
     ),
     Headline("gkt_seconds", "GKT (β = 250), unlearning time over the whole run", unit="s"),
     Headline(
@@ -308,14 +308,14 @@ class Horizon:
 HORIZONS = {"quick": Horizon(600, 150, 10, 30), "full": Horizon(1500, 1500, 50, 300)}
 LEAK_LEVEL = 0.05  # forget accuracy on the monitor's real 0s above which the forgotten class has come back
 
-# the runs' roles: the profile's GKT, then one cause changed at a time from GKT without its attention term
+# the runs' roles: the profile's GKT, then the same run with one suspect of the leak changed
 GKT, NO_ATTENTION, TEMPERATURE, MASKED = "gkt", "no attention", "other temperature", "forget class masked"
 
 
 def gkt_variants(profile: Profile) -> dict[str, gkt.Config]:
     """The profile's GKT at the notebook's :data:`HORIZONS`, run to the end (the rule's snapshot is kept), and
-    three runs from it without the attention term (beta = 0): as is, at the other temperature (T = 1 <-> 4),
-    and with the forget classes masked out of the student's soft targets."""
+    three runs that each change one suspect of the leak: no attention term (beta = 0), the other temperature
+    (T = 1 <-> 4), and the forget classes masked out of the student's soft targets."""
     horizon = for_profile(HORIZONS, profile)
     config = replace(
         for_profile(gkt.CONFIGS, profile),
@@ -325,12 +325,11 @@ def gkt_variants(profile: Profile) -> dict[str, gkt.Config]:
         min_iterations=horizon.min_iterations,
         run_to_end=True,
     )
-    no_attention = replace(config, beta=0.0)
     return {
         GKT: config,
-        NO_ATTENTION: no_attention,
-        TEMPERATURE: replace(no_attention, temperature=4.0 if config.temperature == 1.0 else 1.0),
-        MASKED: replace(no_attention, mask_forget=True),
+        NO_ATTENTION: replace(config, beta=0.0),
+        TEMPERATURE: replace(config, temperature=4.0 if config.temperature == 1.0 else 1.0),
+        MASKED: replace(config, mask_forget=True),
     }
 
 
@@ -479,35 +478,28 @@ class GKTStudy:
         return "\n".join([*lines, "", self.verdict()])
 
     def verdict(self) -> str:
-        """Markdown: which causes this run's comparisons point at (only from what came back and what did not)."""
+        """Markdown: which suspects this run's comparisons point at (only from what came back and what did not)."""
         back = {role: came_back(run) for role, run in self.runs.items()}
-        if all(at is None for at in back.values()):
+        if back[GKT] is None:
             horizon = self.variants[GKT].stop_at
-            return f"**Verdict.** No forget class came back within {horizon} pseudo-batches: no cause to tell apart."
-        base, other, masked = (self.name(r) for r in (NO_ATTENTION, TEMPERATURE, MASKED))
-        if back[NO_ATTENTION] is None:
             return (
-                f"**Verdict.** Without the attention term ({base}) the forget class did not come back: in this run the "
-                "attention term is needed for the leak, as the CS772 report suspected."
+                f"**Verdict.** {self.name(GKT)}'s forget class did not come back within {horizon} pseudo-batches: "
+                "no leak to explain in this run."
             )
-        text = [f"**Verdict.** The attention term is not needed for the leak: {base} brought the class back too"]
-        if back[GKT] is not None:
-            first, then = back[NO_ATTENTION], back[GKT]
-            order = "earlier than" if first < then else "later than" if first > then else "as early as"
-            text[0] += f", {order} {self.name(GKT)} (pseudo-batch {first} against {then})"
-        text[0] += "."
-        text.append(
-            f"At the other temperature ({other}) it "
-            + ("came back too." if back[TEMPERATURE] is not None else "did not: the temperature matters.")
-        )
-        text.append(
-            f"With the forget class masked out of the soft targets ({masked}) it "
-            + (
-                "came back too: the soft targets' mass on it is not the only channel."
-                if back[MASKED] is not None
-                else "did not: the mass the soft targets give the forget class is what teaches it back."
-            )
-        )
+        suspects = {
+            NO_ATTENTION: "the attention term",
+            TEMPERATURE: "the temperature",
+            MASKED: "the forget class's share of the soft targets",
+        }
+        text = [f"**Verdict.** {self.name(GKT)} leaked at pseudo-batch {back[GKT]}."]
+        for role, suspect in suspects.items():
+            if back[role] is None:
+                text.append(f"Changed in {self.name(role)}, the leak did not come back: {suspect} is needed for it.")
+            else:
+                text.append(
+                    f"Changed in {self.name(role)}, the class still came back (pseudo-batch {back[role]}): "
+                    f"{suspect} is not needed for the leak."
+                )
         return " ".join(text)
 
 
