@@ -1,6 +1,7 @@
 """Every notebook through the real pipeline (quick profile on CPU): solutions earn full marks under nbval,
 unsolved exercises fail every question, exercises/ is in sync with solutions/, and the grader is fair."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -38,6 +39,42 @@ def test_unsolved_exercise_fails_every_question(solution):
     assert set(row.points) == set(row.max_points) and row.max_points
     earned = {q: p for q, p in row.points.items() if p}
     assert not earned, f"checks that pass without an answer cannot grade anything: {earned}"
+    cells = {c.id: c for c in nbs.read(EXERCISES / solution.name).cells}
+    broken = [cid for cid in row.failed_cells if not nbs.may_fail_unanswered(cells[cid])]
+    assert not broken, f"cells that fail when questions are unanswered (use the lesson's reference result): {broken}"
+
+
+def _names(source: str, ctx: type) -> set[str]:
+    """The names ``source`` loads (``ast.Load``) or stores (``ast.Store``, plus the functions it defines)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics: a cell the course does not write
+        return set()
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+    if ctx is ast.Store:
+        names |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        names |= {
+            a.asname or a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            for a in n.names
+        }
+    return names
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_no_cell_after_a_question_uses_what_only_its_answer_defines(solution):
+    defined_by_answers: set[str] = set()
+    defined_elsewhere: set[str] = set()
+    for cell in (c for c in nbs.read(solution).cells if c.cell_type == "code"):
+        stored = _names(cell.source, ast.Store)
+        if nbs.is_answer(cell):
+            defined_by_answers |= stored
+            continue
+        if not nbs.may_fail_unanswered(cell):
+            borrowed = (_names(cell.source, ast.Load) & defined_by_answers) - defined_elsewhere - stored
+            assert not borrowed, f"{solution.name} cell {cell.id} uses the student's {sorted(borrowed)}"
+        defined_elsewhere |= stored
 
 
 def test_exercises_are_built_from_the_current_solutions(tmp_path):

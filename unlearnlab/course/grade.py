@@ -64,6 +64,7 @@ class GradeRow:
     feedback: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     graded: bool = True  # False: the submission could not be graded at all (unreadable, unknown exercise)
+    failed_cells: list[str] = field(default_factory=list)  # ids of the code cells that failed (not in the CSV)
 
     @property
     def total(self) -> int:
@@ -318,6 +319,8 @@ def grade_one(
         sandbox = ws.sandbox((submission.resolve().parent, exercises.resolve(), *hidden))
         merged, outcomes, notes = run_isolated(merged, pristine, pristine_path.name, ws, sandbox, timeout)
         row.feedback += notes
+        numbers = nbs.code_cell_numbers(merged)
+        row.failed_cells = [cid for cid, n in numbers.items() if not outcomes.get(n, (False, ""))[0]]
         if not outcomes:
             row.graded = False
             row.feedback.append("the grading run produced no report (its runner was killed): grade it by hand")

@@ -54,6 +54,15 @@ def is_answer(cell: NotebookNode) -> bool:
     return bool(grading(cell).get("solution"))
 
 
+ANSWER_DEMO = "answer-demo"  # the tag of a cell that only shows the student's own answer: nothing depends on it
+
+
+def may_fail_unanswered(cell: NotebookNode) -> bool:
+    """Whether ``cell`` may fail while its question is unanswered: an answer, a check, or an ``answer-demo`` cell
+    (every other cell uses the lessons' reference results, so one unanswered question costs only itself)."""
+    return is_answer(cell) or is_check(cell) or ANSWER_DEMO in cell.metadata.get("tags", [])
+
+
 def questions(nb: NotebookNode) -> dict[str, int]:
     """``{grade_id: points}`` of the check cells, in notebook order."""
     return {grading(c)["grade_id"]: int(grading(c).get("points", 0)) for c in nb.cells if is_check(c)}
