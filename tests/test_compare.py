@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from types import SimpleNamespace
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.spatial.distance import jensenshannon
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, roc_auc_score
 
 from unlearnlab import compare as C
 from unlearnlab.cli import build_parser
@@ -18,11 +19,12 @@ from unlearnlab.compare import run as R
 from unlearnlab.compare import scoring as S
 from unlearnlab.config import QUICK, resolve
 from unlearnlab.data import class_splits, random_splits
-from unlearnlab.methods import registry
+from unlearnlab.lessons import capstone
+from unlearnlab.methods import finetune, registry
 from unlearnlab.methods.base import Cost, UnlearningResult, clone
 from unlearnlab.methods.ledger import Ledger
 from unlearnlab.metrics import Band, activation_distance_probs, binomial_noise, pareto_front, retrained_band, tug_of_war
-from unlearnlab.mia import simple_mia
+from unlearnlab.mia import auc_noise, simple_mia, simple_mia_noise
 from unlearnlab.models import build_model
 
 
@@ -167,6 +169,9 @@ def test_scores_against_references(tiny_run):
     assert original.act_dist == pytest.approx(float(np.linalg.norm(p_orig - p_ret, axis=1).mean()), rel=1e-5)
     assert original.tow == pytest.approx(float(np.prod([1 - abs(a - r) for a, r in zip(acc, ref_acc)])), abs=1e-6)
     assert original.mia == pytest.approx(simple_mia(*losses, seed=S.SPLIT_SEED), abs=1e-12)
+    # threshold AUC: a lower loss is more member-like, so the members' score is minus the loss
+    members = np.r_[np.ones(len(losses[0])), np.zeros(len(losses[1]))]
+    assert original.auc == pytest.approx(roc_auc_score(members, -np.r_[losses[0], losses[1]]), abs=1e-12)
     assert result.row("original").time_ratio is None
 
 
@@ -179,6 +184,12 @@ def test_band_logic_on_the_tiny_run(tiny_run):
         n = len(getattr(sets, ("forget", "retain", "test")[k]))
         assert result.bands[metric] == retrained_band(accs[:, k], binomial_noise(float(accs[:, k].mean()), n))
     cross = [S.score(outs[0], outs[1]), S.score(outs[1], outs[0])]
+    # both views of the attack, two-sided: the retrained spread widened by each view's own chance variation
+    own = [S.score(o, o) for o in outs]
+    n_m, n_n = len(sets.forget), len(sets.heldout)
+    assert result.bands["mia"] == retrained_band([o.mia for o in own], simple_mia_noise(min(n_m, n_n)))
+    assert result.bands["auc"] == retrained_band([o.auc for o in own], 2 * auc_noise(n_m, n_n))
+    assert result.bands["auc"].low < min(o.auc for o in own) <= max(o.auc for o in own) < result.bands["auc"].high
     assert result.bands["js"].high == pytest.approx(max(s.js for s in cross))
     assert result.bands["tow"].low == pytest.approx(min(s.tow for s in cross))
     perfect = result.row("perfect")  # the retrained model of its own seed: every distance 0, ToW 1
@@ -306,3 +317,25 @@ def test_summary_lines_read_the_tiny_table(tiny_run):
     assert lines[0] == "Closest to retraining by ToW: **perfect** (ToW 1.0000) at 0.25x the retraining time."
     assert lines[1] == "Cheapest: **perfect** at 0.25x the retraining time (ToW 1.0000)."
     assert lines[2] == "Inside the retrained band on every metric: **perfect**."
+
+
+def _masked(model: torch.nn.Module, push: float) -> torch.nn.Module:
+    """Logit masking: a copy of ``model`` whose class-6 output bias is pushed down by ``push``, nothing unlearned."""
+    masked = copy.deepcopy(model)
+    with torch.no_grad():
+        masked.fc3.bias[6] -= push
+    return masked
+
+
+def test_capstone_q3_fails_logit_masking_and_passes_a_tuned_method():
+    """Q3 on the quick profile's cached models: pushing class 6's output bias down (the accuracies of retraining,
+    nothing unlearned) fails on the forget set's output distribution; the solution's tuned fine-tune passes."""
+    profile, device = resolve("quick"), torch.device("cpu")
+    setup = capstone.q3_setup(profile, device)
+    for push in (1e4, 20.0):
+        failed = [c.text for c in capstone.conditions(_masked(setup.original, push), profile, device) if not c.ok]
+        assert any(text.startswith("forget-set output entropy not above") for text in failed), failed
+    # the solution's answer: one epoch at the training's learning rate, one at a tenth of it
+    first = finetune.unlearn(setup.original, setup.splits, finetune.Config(1, profile.lr), device=device, seed=0)
+    tuned = finetune.unlearn(first.model, setup.splits, finetune.Config(1, profile.lr / 10), device=device, seed=1)
+    assert [c for c in capstone.conditions(tuned.model, profile, device) if not c.ok] == []

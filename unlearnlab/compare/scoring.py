@@ -1,11 +1,14 @@
 """Scoring models against retraining: the evaluation sets, a model's outputs on them, its scores against the
 retrained model of the same seed, and the noise band the retrained models of several seeds span.
 
-- forget, retain and test accuracy (SalUn's FA, RA, TA) on the forget set (the training images to forget), the
-  retain set and the test set, each a fixed stratified subsample of the size ``EVAL_SIZES`` gives the profile
-  (full: 5,000 retain images and the whole of the other two; quick: 2,000 of each);
-- membership inference: :func:`unlearnlab.mia.simple_mia` with members = the forget set and non-members =
-  held-out test images of the same classes (class forgetting: the forget classes' test images; random: all);
+- forget-set, retain-set and test accuracy (SalUn's FA, RA, TA) on the forget set (the training images to
+  forget), the retain set (the training images kept) and the test set, each a fixed stratified subsample of the
+  size ``EVAL_SIZES`` gives the profile (full: 5,000 retain images and the whole of the other two; quick: 2,000 of
+  each);
+- membership inference, two views on a 0-1 scale (0.5 = the attack cannot tell): the MIA score
+  (:func:`unlearnlab.mia.simple_mia`) and the threshold AUC (:func:`unlearnlab.mia.threshold_attack`), with
+  members = the forget set and non-members = held-out test images of the same classes (class forgetting: the
+  forget classes' test images; random: all);
 - JS divergence and activation distance of a model's output distributions to the retrained model's, on the
   forget set;
 - ToW (:func:`unlearnlab.metrics.tug_of_war`) against the retrained model's three accuracies;
@@ -14,7 +17,9 @@ retrained model of the same seed, and the noise band the retrained models of sev
 **The noise floor.** The retrained models are scored against each other, every pair ``R_i, R_j`` (``i != j``),
 and each metric's band is :func:`unlearnlab.metrics.retrained_band` of the retrained values: for an accuracy
 widened by two binomial standard errors on its images, for the MIA score by
-:func:`unlearnlab.mia.simple_mia_noise`; a distance's band starts at 0 and ToW's ends at 1.
+:func:`unlearnlab.mia.simple_mia_noise`, for the threshold AUC by two standard errors of
+:func:`unlearnlab.mia.auc_noise`; both MIA bands are two-sided (below them the forget set has *higher* losses than
+unseen images: over-forgetting); a distance's band starts at 0 and ToW's ends at 1.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from ..config import Profile, for_profile
 from ..data import Splits, TensorData, concat, make_loader, per_class_subset, stratified_subset
 from ..methods import anamnesis
 from ..metrics import Band, activation_distance_probs, binomial_noise, js_divergence_probs, retrained_band, tug_of_war
-from ..mia import simple_mia, simple_mia_noise
+from ..mia import auc_noise, simple_mia, simple_mia_noise, threshold_attack
 from ..training import predict
 
 SPLIT_SEED = 0  # the training subset and the random forget set: the same for every seed
@@ -52,8 +57,9 @@ EVAL_SIZES = {"quick": EvalSizes(2_000, 2_000, 2_000), "full": EvalSizes(None, 5
 RELEARN_PER_CLASS = 30  # real images per class in the AIN relearning set (as notebook 04)
 AIN_EVAL = 200  # forget-class test images the relearning probe watches (as notebook 04)
 ACCURACIES = ("forget_acc", "retain_acc", "test_acc")
-METRICS = ("forget_acc", "retain_acc", "test_acc", "mia", "js", "act_dist", "tow", "ain", "seconds", "stored_bytes")
-BANDED = ("forget_acc", "retain_acc", "test_acc", "mia", "js", "act_dist", "tow")  # metrics with a noise band
+BANDED = ("forget_acc", "retain_acc", "test_acc", "mia", "auc", "js", "act_dist", "tow")  # metrics with a noise band
+METRICS = (*BANDED, "ain", "seconds", "stored_bytes")
+AUC_STANDARD_ERRORS = 2  # the threshold AUC's noise: two Hanley-McNeil standard errors (two, as for an accuracy)
 
 
 @dataclass
@@ -118,10 +124,11 @@ class Outputs:
 class Scores:
     """One model of one seed against the retrained model of the same seed."""
 
-    forget_acc: float
-    retain_acc: float
+    forget_acc: float  # forget-set accuracy: on the training images to forget
+    retain_acc: float  # retain-set accuracy: on the training images kept
     test_acc: float
-    mia: float  # simple_mia: 0.5 = the attacker cannot tell the forget set from held-out images
+    mia: float  # MIA score (simple_mia): 0.5 = the attacker cannot tell the forget set from held-out images
+    auc: float  # threshold AUC: P(a forget image's loss < a held-out one's); below 0.5: higher losses than unseen
     js: float  # mean JS divergence (nats) to the retrained model's outputs on the forget set
     act_dist: float  # mean L2 distance between output probabilities, same images
     tow: float  # ToW against the retrained model
@@ -140,9 +147,11 @@ def score(model_out: Outputs, reference_out: Outputs) -> Scores:
     """Accuracies, MIA, distances and ToW of a model's outputs against the retrained model's (same sets)."""
     accs = model_out.accuracies()
     p, q = model_out.forget[0].softmax(1), reference_out.forget[0].softmax(1)
+    members, nonmembers = _losses(model_out.forget), _losses(model_out.heldout)
     return Scores(
         *accs,
-        mia=simple_mia(_losses(model_out.forget), _losses(model_out.heldout), seed=SPLIT_SEED),
+        mia=simple_mia(members, nonmembers, seed=SPLIT_SEED),
+        auc=threshold_attack(members, nonmembers).auc,
         js=float(js_divergence_probs(p, q).mean()),
         act_dist=float(activation_distance_probs(p, q).mean()),
         tow=tug_of_war(accs, reference_out.accuracies()),
@@ -152,8 +161,9 @@ def score(model_out: Outputs, reference_out: Outputs) -> Scores:
 def noise_bands(retrained_out: Sequence[Outputs], sizes: Mapping[str, int]) -> dict[str, Band]:
     """The band of every banded metric from the retrained models' outputs (one per seed; none for one seed).
 
-    ``sizes``: images behind each accuracy (for its binomial noise). The MIA's noise is that of
-    :func:`~unlearnlab.mia.simple_mia` on the smaller of the forget and held-out sets.
+    ``sizes``: images behind each accuracy (for its binomial noise). The MIA score's noise is that of
+    :func:`~unlearnlab.mia.simple_mia` on the smaller of the forget and held-out sets; the threshold AUC's is
+    ``AUC_STANDARD_ERRORS`` standard errors of :func:`~unlearnlab.mia.auc_noise` on all of both.
     """
     if len(retrained_out) < 2:
         return {}
@@ -162,8 +172,11 @@ def noise_bands(retrained_out: Sequence[Outputs], sizes: Mapping[str, int]) -> d
         name: retrained_band(accs[:, k], binomial_noise(float(accs[:, k].mean()), sizes[name]))
         for k, name in enumerate(ACCURACIES)
     }
-    m = min(len(retrained_out[0].forget[1]), len(retrained_out[0].heldout[1]))
-    bands["mia"] = retrained_band([score(o, o).mia for o in retrained_out], simple_mia_noise(m))
+    n_members, n_nonmembers = len(retrained_out[0].forget[1]), len(retrained_out[0].heldout[1])
+    own = [score(o, o) for o in retrained_out]
+    bands["mia"] = retrained_band([s.mia for s in own], simple_mia_noise(min(n_members, n_nonmembers)))
+    auc_margin = AUC_STANDARD_ERRORS * auc_noise(n_members, n_nonmembers)
+    bands["auc"] = retrained_band([s.auc for s in own], auc_margin)
     pair_scores = retrained_pairs(retrained_out)
     bands["js"] = retrained_band([s.js for s in pair_scores], floor=0.0)
     bands["act_dist"] = retrained_band([s.act_dist for s in pair_scores], floor=0.0)

@@ -121,10 +121,11 @@ def _pm(mean: float | None, std: float | None, scale: float = 1.0, digits: int =
 
 
 COLUMNS: tuple[tuple[str, str, float, int], ...] = (  # metric, header, scale, decimals
-    ("forget_acc", "forget %", 100, 2),
-    ("retain_acc", "retain %", 100, 2),
+    ("forget_acc", "forget-set %", 100, 2),
+    ("retain_acc", "retain-set %", 100, 2),
     ("test_acc", "test %", 100, 2),
-    ("mia", "MIA %", 100, 1),
+    ("mia", "MIA score", 1, 3),
+    ("auc", "threshold AUC", 1, 3),
     ("js", "JS to retrained", 1, 4),
     ("act_dist", "act. dist.", 1, 4),
     ("tow", "ToW", 1, 4),
@@ -234,8 +235,21 @@ def plot_pareto(result: CompareResult) -> Figure:
 # Reading the table
 
 
+NAMES = {
+    "forget_acc": "forget-set accuracy",
+    "retain_acc": "retain-set accuracy",
+    "test_acc": "test accuracy",
+    "mia": "MIA score",
+    "auc": "threshold AUC",
+    "js": "JS divergence",
+    "act_dist": "activation distance",
+}
+
+
 def _fmt(metric: str, value: float) -> str:
-    return f"{100 * value:.2f} %" if metric in ACCURACIES or metric == "mia" else f"{value:.4f}"
+    if metric in ACCURACIES:
+        return f"{NAMES[metric]} {100 * value:.2f} %"
+    return f"{NAMES[metric]} {value:.3f}" if metric in ("mia", "auc") else f"{NAMES[metric]} {value:.4f}"
 
 
 def summary_lines(result: CompareResult) -> list[str]:
@@ -264,13 +278,13 @@ def summary_lines(result: CompareResult) -> list[str]:
     )
     for row in methods:
         accs_in = all(row.inside[m] for m in ACCURACIES)
-        others = [m for m in ("mia", "js", "act_dist") if row.inside[m] is not None]
+        others = [m for m in ("mia", "auc", "js", "act_dist") if row.inside[m] is not None]
         out = [m for m in others if not row.inside[m]]
         if accs_in and out:
-            what = ", ".join(f"{m} {_fmt(m, row.mean[m])}" for m in out)
+            what = ", ".join(_fmt(m, row.mean[m]) for m in out)
             lines.append(f"**{row.method}**: the accuracies look like retraining, but not {what}.")
         elif not accs_in and others and not out:
             missed = [m for m in ACCURACIES if not row.inside[m]]
-            what = ", ".join(f"{m} {_fmt(m, row.mean[m])}" for m in missed)
-            lines.append(f"**{row.method}**: MIA and distances look like retraining, but not {what}.")
+            what = ", ".join(_fmt(m, row.mean[m]) for m in missed)
+            lines.append(f"**{row.method}**: the attacks and distances look like retraining, but not {what}.")
     return lines

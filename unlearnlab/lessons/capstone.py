@@ -4,6 +4,7 @@ that must beat fine-tuning inside the retrained models' band."""
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -22,11 +23,21 @@ from ..compare import (
     zoo_setups,
 )
 from ..compare.run import measure_retraining, splits_for, zoo_spec
-from ..compare.scoring import ACCURACIES, EvalSets
+from ..compare.scoring import EvalSets, Outputs, score
 from ..config import Profile
 from ..methods import finetune
-from ..metrics import Band, pareto_front, tug_of_war
-from .base import Condition, FunctionQuestion, Headline, Lesson, ResultQuestion, for_profile, pick, same_weights
+from ..metrics import Band, pareto_front, retrained_band, tug_of_war
+from .base import (
+    Condition,
+    FunctionQuestion,
+    Headline,
+    Lesson,
+    ResultQuestion,
+    for_profile,
+    measured,
+    pick,
+    same_weights,
+)
 
 FORGET = 6  # class forgetting: every training image of this digit
 FORGET_FRACTION = 0.1  # random forgetting: this share of the training set, every class mixed
@@ -43,13 +54,48 @@ def finetune_baseline(profile: Profile) -> finetune.Config:
     return replace(for_profile(finetune.CONFIGS, profile), num_epochs=profile.finetune_epochs)
 
 
+ENTROPY_STANDARD_ERRORS = 2  # the forget set's mean output entropy: two standard errors of its mean (as an accuracy)
+
+
+def output_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """The entropy of each output distribution, H(p_i) = -sum_c p_ic log p_ic in nats; (N, C) logits -> (N,)."""
+    log_p = logits.double().log_softmax(1)
+    return -(log_p.exp() * log_p).sum(1)
+
+
+def entropy_band(forget_logits: list[torch.Tensor]) -> Band:
+    """The retrained models' band of the forget set's mean output entropy: their spread
+    (:func:`unlearnlab.metrics.retrained_band`), widened by two standard errors of one model's mean."""
+    per_image = [output_entropy(z) for z in forget_logits]
+    noise = max(float(h.std() / math.sqrt(len(h))) for h in per_image)
+    return retrained_band([float(h.mean()) for h in per_image], ENTROPY_STANDARD_ERRORS * noise)
+
+
+def weight_similarity(model: nn.Module, other: nn.Module) -> float:
+    """Cosine similarity of the two models' parameters, each flattened into one vector (same architecture)."""
+    a, b = (torch.cat([p.detach().cpu().flatten() for p in m.parameters()]) for m in (model, other))
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+
+
 @dataclass
 class Yardstick:
     """Q3: what a tuned method must beat on class 6, seed 0."""
 
     reference: Reference  # the retrained models of every seed and their band
     baseline: Scores  # fine-tuning (``finetune_baseline``) on seed 0, scored against the seed-0 retrained model
+    entropy: Band  # the retrained models' band of the forget set's mean output entropy
+    original: nn.Module  # seed 0's original: the model Q3 unlearns
+    retrained_similarity: float  # weight_similarity(seed 1's retrained model, seed 0's original): another init
     zoo_models: tuple[nn.Module, ...]  # the originals and retrained models: not an answer
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a model lands on Q3's measures: its scores against retraining and its forget-set output entropy."""
+
+    scores: Scores
+    entropy: float  # mean output entropy on the forget set (nats)
+    similarity: float  # weight_similarity to seed 0's original
 
 
 @functools.cache
@@ -60,7 +106,18 @@ def _yardstick(profile: Profile, device: str) -> Yardstick:
     reference = Reference.of([s.retrained for s in setups], setups[0].splits, profile, torch.device(device))
     base = finetune.unlearn(setups[0].original, setups[0].splits, finetune_baseline(profile), device=device, seed=0)
     models = tuple(m for s in setups for m in (s.original, s.retrained))
-    return Yardstick(reference, reference.scores(base.model, torch.device(device)), models)
+    entropy = entropy_band([out.forget[0] for out in reference.outputs])
+    original, similarity = setups[0].original, weight_similarity(setups[1].retrained, setups[0].original)
+    return Yardstick(
+        reference, reference.scores(base.model, torch.device(device)), entropy, original, similarity, models
+    )
+
+
+def place(model: nn.Module, judge: Yardstick, device: torch.device | str) -> Placement:
+    """``model``'s scores against the seed-0 retrained model and its forget-set output entropy."""
+    outputs = Outputs.of(model, judge.reference.sets, torch.device(device))
+    entropy = float(output_entropy(outputs.forget[0]).mean())
+    return Placement(score(outputs, judge.reference.outputs[0]), entropy, weight_similarity(model, judge.original))
 
 
 def yardstick(profile: Profile, device: torch.device | str) -> Yardstick:
@@ -140,20 +197,37 @@ def q3_setup(profile: Profile, device: torch.device) -> SeedSetup:
     return zoo_setups("class", [0], profile, (FORGET,), device=device)[0]
 
 
+def _lines(judge: Yardstick, mine: Placement | None) -> str:
+    """Q3's measures beside their retrained bands (``mine``: a model's values in a column of their own)."""
+    rows = [f"{'measure':26s} {'yours' if mine else '':>8s}   retrained band"]
+    for label, value, band, unit, digits in _measures(mine, judge):
+        scale, pct = (100, " %") if unit == "%" else (1, "")
+        yours = f"{scale * value:8.{digits}f}" if mine else " " * 8
+        rows.append(f"{label:26s} {yours}   [{scale * band.low:.{digits}f}, {scale * band.high:.{digits}f}]{pct}")
+    ours = f"{mine.scores.tow:.4f}" if mine else "above"
+    rows.append(f"ToW {ours}; the fine-tuning baseline's on seed 0: {judge.baseline.tow:.4f}")
+    ours = f"{mine.similarity:.4f}" if mine else "above"
+    rows.append(
+        f"weight cosine similarity to the original {ours}; a model retrained from another initialisation: "
+        f"{judge.retrained_similarity:.4f}"
+    )
+    return "\n".join(rows)
+
+
+def targets(profile: Profile, device: torch.device) -> str:
+    """Q3's targets: every retrained band, the fine-tuning baseline's ToW, the similarity bar and the budget."""
+    budget = (
+        f"budget: at most {profile.num_epochs} passes over the retain set, as many as retraining makes over the "
+        "whole training set"
+    )
+    return f"{_lines(yardstick(profile, device), None)}\n{budget}"
+
+
 def placement(model: nn.Module, profile: Profile, device: torch.device) -> tuple[Scores, str]:
-    """Where ``model`` lands against Q3's yardstick: its scores, and the lines that show them beside the bars."""
+    """Where ``model`` lands against Q3's yardstick: its scores, and its values beside each target."""
     judge = yardstick(profile, device)
-    mine = judge.reference.scores(model, device)
-    bands = judge.reference.bands
-    lines = [
-        f"your model: forget {100 * mine.forget_acc:.2f} %, retain {100 * mine.retain_acc:.2f} %, "
-        f"test {100 * mine.test_acc:.2f} %, ToW {mine.tow:.4f}",
-        *(f"  {m:10s} band [{100 * bands[m].low:.2f}, {100 * bands[m].high:.2f}] %" for m in ACCURACIES),
-        f"fine-tuning baseline on seed 0: ToW {judge.baseline.tow:.4f}",
-        f"JS divergence to the retrained model on the forget set: {mine.js:.4f} "
-        f"(retrained-to-retrained band up to {bands['js'].high:.4f})",
-    ]
-    return mine, "\n".join(lines)
+    mine = place(model, judge, device)
+    return mine.scores, _lines(judge, mine)
 
 
 def headline_values(
@@ -185,37 +259,88 @@ def headline_values(
 # Q3
 
 
-def _in_band(label: str, value: float, band: Band) -> Condition:
-    return Condition(
-        f"{label} inside the retrained models' band",
-        bool(band.contains(value)),
-        f"reached {100 * value:.2f} %, band [{100 * band.low:.2f}, {100 * band.high:.2f}] %",
-    )
+# what each side of a band means, per measure: (below the band, above it)
+HINTS = {
+    "forget-set accuracy": ("", "the forget set is still recognised: forget more"),
+    "retain-set accuracy": ("the method damaged the images it should keep: gentler or fewer steps", ""),
+    "test accuracy": (
+        "the other digits lost accuracy: gentler or fewer steps",
+        "test 6s are still recognised: forget more",
+    ),
+    "MIA score": (
+        "the forget set now has higher losses than unseen 6s (over-forgetting): push less",
+        "the attack still tells the forget set from unseen 6s: forget more",
+    ),
+    "threshold AUC": (
+        "the forget set now has higher losses than unseen 6s (over-forgetting): push less",
+        "the forget set's losses are still lower than unseen 6s': forget more",
+    ),
+    "forget-set output entropy": (
+        "surer on the forgotten images than a retrained model: is every 6 sent to one digit?",
+        "less sure on the forgotten images than a retrained model, which picks a digit for each 6: hiding class 6 "
+        "or spreading its images over every class is not what retraining does",
+    ),
+}
+
+
+def _measures(mine: Placement | None, judge: Yardstick) -> list[tuple[str, float, Band, str, int]]:
+    """Q3's banded measures: (label, ``mine``'s value (nan without a model), retrained band, unit, decimals)."""
+    bands, nan = judge.reference.bands, math.nan
+    s = mine.scores if mine else None
+    return [
+        ("forget-set accuracy", s.forget_acc if s else nan, bands["forget_acc"], "%", 2),
+        ("retain-set accuracy", s.retain_acc if s else nan, bands["retain_acc"], "%", 2),
+        ("test accuracy", s.test_acc if s else nan, bands["test_acc"], "%", 2),
+        ("MIA score", s.mia if s else nan, bands["mia"], "", 3),
+        ("threshold AUC", s.auc if s else nan, bands["auc"], "", 3),
+        ("forget-set output entropy", mine.entropy if mine else nan, judge.entropy, "", 3),
+    ]
+
+
+def _band_conditions(label: str, value: float, band: Band, unit: str, digits: int) -> list[Condition]:
+    """Two conditions keeping ``value`` inside ``band``, each with the hint of its side."""
+    low, high = HINTS[label]
+    return [
+        measured(
+            f"{label} not below the retrained band{f' ({low})' if low else ''}", value, ">=", band.low, unit, digits
+        ),
+        measured(
+            f"{label} not above the retrained band{f' ({high})' if high else ''}", value, "<=", band.high, unit, digits
+        ),
+    ]
 
 
 def conditions(model: nn.Module, profile: Profile, device: torch.device | str = "cpu") -> list[Condition]:
-    """Q3: an unlearned model inside the retrained models' band on the three accuracies (class 6), closer to
-    retraining (a higher ToW) than the fine-tuning baseline on seed 0."""
+    """Q3: a model unlearned from seed 0's original (not a zoo model, and closer to the original's weights than a
+    model retrained from another initialisation is: training anew is not an answer), inside the retrained models'
+    band on the three accuracies (class 6), on both views of the membership attack (MIA score and threshold AUC,
+    two-sided) and on the forget set's output distribution (its mean entropy: a model that only masks class 6 is
+    far less sure on the 6s than a retrained one), and closer to retraining (a higher ToW) than the fine-tuning
+    baseline on seed 0."""
     judge = yardstick(profile, device)
-    ours = judge.reference.scores(model, torch.device(device))
-    bands = judge.reference.bands
+    mine = place(model, judge, device)
     return [
         Condition(
             "hand over an unlearned model: neither an original nor a retrained model from the zoo",
             not any(same_weights(model, m) for m in judge.zoo_models),
         ),
-        *(
-            _in_band(label, getattr(ours, metric), bands[metric])
-            for metric, label in (
-                ("forget_acc", "forget accuracy"),
-                ("retain_acc", "retain accuracy"),
-                ("test_acc", "test accuracy"),
-            )
+        measured(
+            "unlearned from the original, not trained anew: weights closer to the original's (cosine similarity) "
+            "than those of a model retrained from another initialisation",
+            mine.similarity,
+            ">=",
+            judge.retrained_similarity,
+            unit="",
+            digits=4,
         ),
-        Condition(
+        *(c for measure in _measures(mine, judge) for c in _band_conditions(*measure)),
+        measured(
             "closer to retraining than fine-tuning: a higher ToW than the baseline's",
-            ours.tow > judge.baseline.tow,
-            f"reached ToW {ours.tow:.4f}, fine-tuning's {judge.baseline.tow:.4f}",
+            mine.scores.tow,
+            ">=",
+            judge.baseline.tow,
+            unit="",
+            digits=4,
         ),
     ]
 
