@@ -44,6 +44,7 @@ FLAGS = {
     "builtins": r"\bbuiltins\b|__builtins__",
     "sys.modules": r"sys\.modules",
     "__code__": r"__code__|__globals__",
+    "profile hooks": r"setprofile|settrace",  # the hook that stops copies of a withheld reference
     "os.kill": r"os\.kill|killpg|signal\.",
     "os._exit": r"os\._exit|sys\.exit|\bexit\(",
     "file writes": r"open\([^)]*['\"][wax]|write_text|write_bytes|torch\.save|shutil\.|os\.(remove|unlink|rename)",
