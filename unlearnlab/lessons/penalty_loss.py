@@ -77,18 +77,34 @@ def conditions(model: nn.Module, profile: Profile, device: torch.device | str = 
     drop, _ = largest_class_drop(after, references(profile, device), (TAUGHT_AS, FORGET))
     conv_linear = tuple(f"{n}." for n, m in original.named_modules() if isinstance(m, saliency.CANDIDATE_LAYERS))
     return [
-        measured("class 6 on the original labels", after.per_class[FORGET], "<=", bars.max_forget),
-        measured("class 3", after.per_class[TAUGHT_AS], ">=", bars.min_class3),
-        measured("accuracy on the modified labels", after.relabelled_acc, ">=", bars.min_modified),
         measured(
-            "largest fall of another class below both the original and the retrained model",
+            "class 6 on the original labels (too high? a larger penalty weight or fraction)",
+            after.per_class[FORGET],
+            "<=",
+            bars.max_forget,
+        ),
+        measured(
+            "class 3 (too low? a larger fraction lets more weights carry the 6s to 3)",
+            after.per_class[TAUGHT_AS],
+            ">=",
+            bars.min_class3,
+        ),
+        measured(
+            "accuracy on the modified labels (too low? see which classes fell in the table above)",
+            after.relabelled_acc,
+            ">=",
+            bars.min_modified,
+        ),
+        measured(
+            "largest fall of another class below both the original and the retrained model (too large? a smaller "
+            "fraction or penalty weight moves fewer shared features)",
             drop,
             "<=",
             bars.max_drop,
             unit="points",
         ),
         measured(
-            "share of the conv and linear weights changed (the budget)",
+            "share of the conv and linear weights changed (over the budget? a smaller fraction)",
             changed_share(model, original),
             "<=",
             budget.max_fraction,

@@ -93,11 +93,22 @@ def conditions(model: nn.Module, profile: Profile, device: torch.device | str = 
     drop, _ = largest_class_drop(after, references(profile, device), (FORGET,))
     changed, total = changed_entries(model, original)
     return [
-        measured("share of the parameters changed (the budget)", changed / total, "<=", budget.max_changed),
-        measured("class 6 on the original labels", after.per_class[FORGET], "<=", bars.max_forget),
-        measured("accuracy on the modified labels", after.relabelled_acc, ">=", bars.min_modified),
         measured(
-            "largest fall of another class below both the original and the retrained model",
+            "share of the parameters changed (over the budget? train fewer or smaller layers)",
+            changed / total,
+            "<=",
+            budget.max_changed,
+        ),
+        measured("class 6 on the original labels", after.per_class[FORGET], "<=", bars.max_forget),
+        measured(
+            "accuracy on the modified labels (too low? train longer, or a layer nearer the output)",
+            after.relabelled_acc,
+            ">=",
+            bars.min_modified,
+        ),
+        measured(
+            "largest fall of another class below both the original and the retrained model (too large? move fewer "
+            "shared layers, or train less)",
             drop,
             "<=",
             bars.max_drop,
