@@ -214,3 +214,15 @@ def test_the_graders_probe_withholds_the_reference_in_the_sandbox(tmp_path):
     for how in ("aliases", "reloads its module"):
         verdict = G._function_verdict(question, "q1", _cheats(question)[how], imports, ws, sandbox)
         assert verdict is not None and "Q1 asks you to write this yourself" in verdict, (how, verdict)
+
+
+def test_answer_conditions_work_inside_the_withheld_block_and_blocks_nest():
+    lesson, question = LESSONS["08_capstone"], QUESTIONS[("08_capstone", "q1")]
+    cheat = _defined(_cheats(question)["calls"], question.function)
+    honest = _defined("\n".join(reversed(_answer_and_imports("solutions", "08_capstone", "q1"))), question.function)
+    with lesson.withheld("q1"), lesson.withheld("q1"):
+        assert all(c.ok for c in lesson.answer_conditions("q1", honest))
+        assert "asks you to write this yourself" in lesson.answer_conditions("q1", cheat)[0].detail
+        with pytest.raises(RuntimeError, match="Q1 asks you to write this yourself"):
+            cheat((0.0, 0.99, 0.9), (0.0, 0.99, 0.9))
+    assert cheat((0.0, 0.99, 0.9), (0.0, 0.99, 0.9)) == 1.0 and sys.getprofile() is None
