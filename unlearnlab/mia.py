@@ -4,7 +4,8 @@ Three attacks, all on per-sample signals of the model (DESIGN.md section 8):
 
 - :func:`simple_mia`, the NeurIPS 2023 unlearning challenge's starting kit: per-sample cross-entropy losses of
   members (the forget set) and non-members (held-out images of the same classes), sizes balanced by
-  subsampling, a logistic regression on the loss scored over ``StratifiedShuffleSplit(n_splits=10,
+  subsampling the larger group (the kit itself only cuts the forget set, so it balances only when the forget
+  set is the larger), a logistic regression on the loss scored over ``StratifiedShuffleSplit(n_splits=10,
   random_state=0)``; the mean accuracy. 0.5 means the attacker guesses; success for unlearning is the
   retrained model's score, not 0.
 - :func:`mia_efficacy`, Jia et al. (2023) / SalUn: an SVC on the true-class confidence, trained on retain

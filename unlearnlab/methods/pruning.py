@@ -1,8 +1,10 @@
-"""Prune first, then unlearn (seed 003; notebook 06): one-shot global magnitude pruning, then fine-tuning on retain.
+"""Prune first, then unlearn (Jia et al., 2023; notebook 06): one-shot global magnitude pruning, then fine-tuning.
 
 Jia et al. (2023), "Model Sparsity Can Simplify Machine Unlearning" (NeurIPS): a sparse model forgets more
 easily, and pruning before fine-tuning on the retain set closes more of the gap to retraining than
-fine-tuning alone. Seed 003 prunes its CIFAR-10 ResNet-18 and reads the MIA falling from 0.578 to 0.52.
+fine-tuning alone. Avadhani (*Machine Learning Final Project: Machine Unlearning*) made its CIFAR-10 ResNet-18
+sparse another way, with an L1 penalty that drives weights towards zero (here that is
+:mod:`unlearnlab.methods.l1_sparse`, not this module), and read the MIA falling from 0.578 to 0.52.
 
 - Global L1 magnitude pruning: over the weights of every Conv and Linear layer *together*, the ``sparsity``
   share with the smallest |w| is set to 0 (``torch.nn.utils.prune.global_unstructured``); biases are kept.
