@@ -319,10 +319,15 @@ def test_summary_lines_read_the_tiny_table(tiny_run):
     assert lines[2] == "Inside the retrained band on every metric: **perfect**."
 
 
-def _masked(model: torch.nn.Module, push: float) -> torch.nn.Module:
-    """Logit masking: a copy of ``model`` whose class-6 output bias is pushed down by ``push``, nothing unlearned."""
+def _masked(model: torch.nn.Module, push: float, sharpen: float = 1.0) -> torch.nn.Module:
+    """Logit masking: a copy of ``model`` whose class-6 output bias is pushed down by ``push``, nothing unlearned;
+    ``sharpen`` > 1 also scales the output layer and zeroes class 6's weights (surer on the other digits)."""
     masked = copy.deepcopy(model)
     with torch.no_grad():
+        if sharpen != 1.0:
+            masked.fc3.weight.mul_(sharpen)
+            masked.fc3.bias.mul_(sharpen)
+            masked.fc3.weight[6] = 0.0
         masked.fc3.bias[6] -= push
     return masked
 
@@ -335,6 +340,9 @@ def test_capstone_q3_fails_logit_masking_and_passes_a_tuned_method():
     for push in (1e4, 20.0):
         failed = [c.text for c in capstone.conditions(_masked(setup.original, push), profile, device) if not c.ok]
         assert any(text.startswith("forget-set output entropy not above") for text in failed), failed
+    # sharpened, the masked model's entropy lands in the band; its outputs are still not the retrained model's
+    failed = [c.text for c in capstone.conditions(_masked(setup.original, 10.0, 2.0), profile, device) if not c.ok]
+    assert len(failed) == 1 and failed[0].startswith("the forget set's outputs as close to the retrained"), failed
     # the solution's answer: one epoch at the training's learning rate, one at a tenth of it
     first = finetune.unlearn(setup.original, setup.splits, finetune.Config(1, profile.lr), device=device, seed=0)
     tuned = finetune.unlearn(first.model, setup.splits, finetune.Config(1, profile.lr / 10), device=device, seed=1)

@@ -204,6 +204,10 @@ def _lines(judge: Yardstick, mine: Placement | None) -> str:
         scale, pct = (100, " %") if unit == "%" else (1, "")
         yours = f"{scale * value:8.{digits}f}" if mine else " " * 8
         rows.append(f"{label:26s} {yours}   [{scale * band.low:.{digits}f}, {scale * band.high:.{digits}f}]{pct}")
+    js = f"{mine.scores.js:.4f}" if mine else "below"
+    rows.append(
+        f"JS divergence to the retrained model {js}; two retrained seeds': {judge.reference.bands['js'].high:.4f}"
+    )
     ours = f"{mine.scores.tow:.4f}" if mine else "above"
     rows.append(f"ToW {ours}; the fine-tuning baseline's on seed 0: {judge.baseline.tow:.4f}")
     ours = f"{mine.similarity:.4f}" if mine else "above"
@@ -315,7 +319,8 @@ def conditions(model: nn.Module, profile: Profile, device: torch.device | str = 
     model retrained from another initialisation is: training anew is not an answer), inside the retrained models'
     band on the three accuracies (class 6), on both views of the membership attack (MIA score and threshold AUC,
     two-sided) and on the forget set's output distribution (its mean entropy: a model that only masks class 6 is
-    far less sure on the 6s than a retrained one), and closer to retraining (a higher ToW) than the fine-tuning
+    far less sure on the 6s than a retrained one; and its JS divergence to the retrained model's outputs, no more
+    than two retrained seeds differ by), and closer to retraining (a higher ToW) than the fine-tuning
     baseline on seed 0."""
     judge = yardstick(profile, device)
     mine = place(model, judge, device)
@@ -334,6 +339,16 @@ def conditions(model: nn.Module, profile: Profile, device: torch.device | str = 
             digits=4,
         ),
         *(c for measure in _measures(mine, judge) for c in _band_conditions(*measure)),
+        measured(
+            "the forget set's outputs as close to the retrained model's as another retrained seed's: JS divergence "
+            "within the retrained band (masking class 6, sharpened or not, leaves the original's view of the other "
+            "digits, not the one retraining learns)",
+            mine.scores.js,
+            "<=",
+            judge.reference.bands["js"].high,
+            unit="",
+            digits=4,
+        ),
         measured(
             "closer to retraining than fine-tuning: a higher ToW than the baseline's",
             mine.scores.tow,
