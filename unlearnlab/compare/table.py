@@ -189,7 +189,7 @@ def _json_default(value: object) -> object:
 def plot_pareto(result: CompareResult) -> Figure:
     """Two views of a :class:`~unlearnlab.compare.CompareResult` (failed rows left out).
 
-    Left: forgetting gap |forget acc - retrained's| against utility (test accuracy), marker area growing with
+    Left: forgetting gap |forget-set acc - retrained's| against utility (test accuracy), marker area growing with
     cost. Right: the gap to retraining, 1 - ToW, against the time ratio (log), the Pareto front (both minimised)
     joined by a line and the retrained models' band shaded.
     """
@@ -207,7 +207,7 @@ def plot_pareto(result: CompareResult) -> Figure:
             row.method, (gap, 100 * row.mean["test_acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
         )
     left.set(
-        xlabel="forgetting gap |forget acc - retrained| (points)",
+        xlabel="forgetting gap |forget-set acc - retrained| (points)",
         ylabel="test accuracy %",
         title="forgetting vs utility (area: cost)",
     )
