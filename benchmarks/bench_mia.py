@@ -7,16 +7,16 @@ is trained on the whole subset, the retrained one (the gold standard) on the res
 and seed. Members = the forget set, non-members = the test images (held-out images of the same classes). Each
 model gets the starting kit's ``simple_mia`` score, the loss-threshold AUC and TPR at 1 % FPR, SalUn's
 MIA-efficacy and its accuracies. The question: in which setting is the original model's score clearly above
-the retrained models' band (seed 003: 0.578 against about 0.50 on CIFAR-10)?
+the retrained models' band (Avadhani, *Machine Unlearning*: 0.578 against about 0.50 on CIFAR-10)?
 
 - ``mnist_quick``: MNIST with the course's quick recipe (2 epochs, one-cycle Adam at 3e-3), a 10,000-image subset;
 - ``fashion_quick``: Fashion-MNIST with the course's quick recipe;
 - ``mnist_memorise``: MNIST, a memorising recipe: 4,000 images, 20 epochs, same optimiser, no regularisation;
 - ``fashion_memorise``: Fashion-MNIST with the same memorising recipe;
-- ``cifar10_resnet18`` (only when named: it downloads CIFAR-10 and wants a GPU): seed 003's setting, ResNet-18
+- ``cifar10_resnet18`` (only when named: it downloads CIFAR-10 and wants a GPU): Avadhani's setting, ResNet-18
   (:func:`unlearnlab.models.resnet18`) on all 50,000 CIFAR-10 images, 15 epochs of one-cycle Adam at 1e-3, e.g.
   ``python benchmarks/bench_mia.py --settings cifar10_resnet18 --device cuda --out mia_cifar10``. Unmeasured
-  here (this project has had no GPU): seed 003 reports 98.0 % train / 84 % test and MIA 0.578 for the
+  here (this project has had no GPU): Avadhani reports 98.0 % train / 84 % test and MIA 0.578 for the
   challenge's ResNet-18.
 
 ``python benchmarks/bench_mia.py --methods [--profile quick]`` (writes ``mia_methods_<profile>.json``) takes the
@@ -66,7 +66,7 @@ SETTINGS = {
     "fashion_quick": Setting("fashion_mnist", train_subset=10_000, num_epochs=QUICK.num_epochs),
     "mnist_memorise": Setting("mnist", train_subset=4_000, num_epochs=20),
     "fashion_memorise": Setting("fashion_mnist", train_subset=4_000, num_epochs=20),
-    # seed 003's own setting (internet and a GPU): ResNet-18 on all of CIFAR-10; not in the default list
+    # Avadhani's own setting (internet and a GPU): ResNet-18 on all of CIFAR-10; not in the default list
     "cifar10_resnet18": Setting("cifar10", train_subset=50_000, num_epochs=15, model="resnet18", lr=1e-3),
 }
 OFFLINE_SETTINGS = [name for name, s in SETTINGS.items() if s.dataset != "cifar10"]  # the files CI has
