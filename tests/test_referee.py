@@ -67,10 +67,9 @@ WRONG = {  # plausible mistakes the notebooks' own checks name, each caught on f
         "    return F.cross_entropy(logits.double(), labels)",  # averaged: one number, not one per item
         "expected shape",
     ),
-    ("06_mia_pruning", "q2"): (
-        "import torch\ndef magnitude_masks(weights, sparsity):\n"  # per layer, not global
-        "    return [w.abs() > w.abs().flatten().kthvalue(max(1, round(sparsity * w.numel()))).values"
-        " if sparsity else torch.ones_like(w, dtype=torch.bool) for w in weights]",
+    ("06_mia_pruning", "q2"): (  # forgets eval mode: BatchNorm normalises with the batch's statistics
+        "import torch\nimport torch.nn.functional as F\ndef model_losses(model, images, labels, batch_size=256):\n"
+        "    with torch.no_grad():\n        return F.cross_entropy(model(images).double(), labels, reduction='none')",
         "the right result",
     ),
     ("01_relabel_freeze", "q1"): (
@@ -226,3 +225,21 @@ def test_answer_conditions_work_inside_the_withheld_block_and_blocks_nest():
         with pytest.raises(RuntimeError, match="Q1 asks you to write this yourself"):
             cheat((0.0, 0.99, 0.9), (0.0, 0.99, 0.9))
     assert cheat((0.0, 0.99, 0.9), (0.0, 0.99, 0.9)) == 1.0 and sys.getprofile() is None
+
+
+def test_a_questions_equivalents_are_withheld_with_its_reference():
+    def cases(gen):
+        return [{"args": [torch.randn(3, generator=gen)]}]
+
+    from unlearnlab.lessons.base import Lesson
+    from unlearnlab.metrics import pareto_front, tug_of_war
+
+    question = FunctionQuestion("f", cases, torch.Tensor.clone, equivalents=(tug_of_war, pareto_front))
+    lesson = Lesson("99_x", {"q1": question})
+    with lesson.withheld("q1"):
+        for fn in (tug_of_war, pareto_front):
+            with pytest.raises(RuntimeError, match="Q1 asks you to write this yourself"):
+                fn({})
+        with answers.released(tug_of_war):
+            assert tug_of_war((0.0, 1.0, 1.0), (0.0, 1.0, 1.0)) == 1.0
+    assert pareto_front({"a": (0.0, 1.0)}) == ["a"] and sys.getprofile() is None

@@ -262,8 +262,9 @@ def _function_verdict(
     probe = ws.work / f"probe-{secrets.token_hex(4)}"
     probe.mkdir()
     (probe / "answer.py").write_text(f"{imports}\n{answer}\n", encoding="utf-8")
-    reference = answers.reference_path(question.reference)  # the probe withholds it while the answer runs
-    task = {"function": question.function, "cases": cases, "reference": reference, "label": grade_id.upper()}
+    paths = map(answers.reference_path, (question.reference, *question.equivalents))
+    withheld = [path for path in paths if path]  # the probe withholds them while the answer runs
+    task = {"function": question.function, "cases": cases, "withheld": withheld, "label": grade_id.upper()}
     torch.save(task, probe / "cases.pt")
     out = probe / "out.pt"
     files = [str(probe / name) for name in ("answer.py", "cases.pt", "out.pt")]

@@ -9,7 +9,6 @@ crosses back (read with ``weights_only=True``, so a submission cannot smuggle co
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ def run_answer(answer_path: str, cases_path: str, out_path: str) -> None:
     """Execute the answer file, then observe its function on every case, all with the question's reference
     withheld; an error is recorded per case."""
     cases = torch.load(cases_path, weights_only=True)
-    reference = cases.get("reference")  # "module:qualname", when the question's reference is importable
-    hidden = answers.withheld(answers.resolve_reference(reference), cases["label"]) if reference else nullcontext()
+    references = [answers.resolve_reference(path) for path in cases.get("withheld", [])]  # "module:qualname" each
+    hidden = answers.withheld(references, cases["label"])
     namespace: dict[str, Any] = {"__name__": "__answer__"}
     source = Path(answer_path).read_text(encoding="utf-8")
     with hidden:

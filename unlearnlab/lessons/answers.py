@@ -18,7 +18,7 @@ import contextlib
 import importlib
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -108,7 +108,7 @@ def observe_answer(fn: object, name: str, cases: list[dict]) -> list[dict]:
 
 def reference_observations(question: FunctionQuestion, cases: list[dict]) -> list[dict]:
     """What the package's reference does on each case (released for the time, should it be withheld)."""
-    with released(question.reference):
+    with released(question.reference, *question.equivalents):
         return [observe_call(question.reference, case) for case in cases]
 
 
@@ -264,28 +264,36 @@ _WITHHELD: dict[types.FunctionType, tuple[types.CodeType, types.CodeType]] = {} 
 
 
 @contextlib.contextmanager
-def released(reference: Callable) -> Iterator[None]:
-    """Inside a :func:`withheld` block, the reference as it is, for the package's own use (the expected results);
-    elsewhere a no-op."""
-    fn = _function_of(reference)
-    if fn not in _WITHHELD:
-        yield
-        return
-    original, stub = _WITHHELD[fn]
+def released(*references: Callable) -> Iterator[None]:
+    """Inside a :func:`withheld` block, the references as they are, for the package's own use (the expected
+    results); elsewhere a no-op."""
+    held = [fn for fn in map(_function_of, references) if fn in _WITHHELD]
     hook = sys.getprofile()
     sys.setprofile(None)
-    fn.__code__ = original
+    for fn in held:
+        fn.__code__ = _WITHHELD[fn][0]
     try:
         yield
     finally:
-        fn.__code__ = stub
+        for fn in held:
+            fn.__code__ = _WITHHELD[fn][1]
         sys.setprofile(hook)
 
 
 @contextlib.contextmanager
-def withheld(reference: Callable, label: str) -> Iterator[None]:
-    """While open, ``reference`` (the package's answer to question ``label``, e.g. "Q1") raises
-    "Q1 asks you to write this yourself", however the caller reached it; on exit it works again."""
+def withheld(references: Sequence[Callable], label: str) -> Iterator[None]:
+    """While open, each of ``references`` (the package's answer to question ``label``, e.g. "Q1", and the package's
+    other functions that compute it) raises "Q1 asks you to write this yourself", however the caller reached it;
+    on exit they work again."""
+    with contextlib.ExitStack() as stack:
+        for reference in references:
+            stack.enter_context(_withheld_one(reference, label))
+        yield
+
+
+@contextlib.contextmanager
+def _withheld_one(reference: Callable, label: str) -> Iterator[None]:
+    """:func:`withheld` for one function: its code swapped for a stub, and a profile hook against its copies."""
     fn = _function_of(reference)
     if fn is None:  # a builtin or a callable object: nothing to swap
         yield
@@ -293,14 +301,16 @@ def withheld(reference: Callable, label: str) -> Iterator[None]:
     original = fn.__code__
     message = WITHHELD.format(label=label, name=fn.__name__)
 
-    def guard(frame: types.FrameType, event: str, _arg: object) -> None:
+    def guard(frame: types.FrameType, event: str, arg: object) -> None:
+        if previous is not None:
+            previous(frame, event, arg)
         if event == "call" and _is_copy(frame.f_code, original):
             raise RuntimeError(message)
 
     if fn in _WITHHELD:  # already withheld by an enclosing block
         yield
         return
-    previous = sys.getprofile()
+    previous = sys.getprofile()  # an enclosing function's guard: kept, and called first
     _WITHHELD[fn] = (original, _stub_code(message, original.co_freevars))
     fn.__code__ = _WITHHELD[fn][1]
     sys.setprofile(guard)

@@ -136,6 +136,7 @@ class FunctionQuestion:
     rtol: float = 1e-5
     atol: float = 1e-6
     unordered_result: bool = False  # the result is a list whose order does not matter
+    equivalents: tuple[Callable, ...] = ()  # other package functions that compute the same answer: withheld too
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ class Lesson:
     def withheld(self, grade_id: str) -> contextlib.AbstractContextManager[None]:
         """While open, the package's reference for ``grade_id`` raises "Qn asks you to write this yourself"
         (check cells run the student's function inside it; the grader's probe does the same)."""
-        return answers.withheld(self.function_question(grade_id).reference, grade_id.upper())
+        question = self.function_question(grade_id)
+        return answers.withheld((question.reference, *question.equivalents), grade_id.upper())
 
     def answer_conditions(self, grade_id: str, fn: object, seed: int = 0) -> list[Condition]:
         """The grader's test of a function answer, as check-cell conditions: ``fn`` runs on the question's cases
