@@ -43,7 +43,7 @@ def test_one_bar_changed_in_a_lesson_changes_the_check_the_referee_and_the_repor
     assert "class 6" not in check_after and "accuracy on the modified labels" in check_after
     assert verdict_before.startswith("not yet: class 6 on the original labels")
     assert verdict_after.startswith("not yet: accuracy on the modified labels")
-    row = "| relabelled model, class 6 on the original labels | 50.00 | % | 0.00 % (seeds 000/001) |"
+    row = "| relabelled model, class 6 on the original labels | 50.00 | % | 0.00 % (Shani, Fabbri 2024) |"
     assert f"{row} ≤ 1 | FAIL |  |" in report_before
     assert f"{row} ≤ 100 | PASS |  |" in report_after
 

@@ -84,18 +84,19 @@ def test_a_notebook_table_has_unit_reference_bar_verdict_and_the_retrained_value
     lines = R.metrics_table("01_relabel_freeze", metrics, "quick")
     assert lines[0] == "| metric | this run | unit | seed/paper | bar (quick) | pass/fail | retrained |"
     modified = "| relabelled model, test accuracy on the modified labels (6 read as 3) | 98.40 | % |"
-    assert f"{modified} 99.25 % (seeds 000/001) | ≥ 98.5 | FAIL |  |" in lines
+    assert f"{modified} 99.25 % (Shani, Fabbri 2024) | ≥ 98.5 | FAIL |  |" in lines
     assert (
-        "| relabelled model, class 6 on the original labels | 0.00 | % | 0.00 % (seeds 000/001) | ≤ 1 | PASS |  |"
+        "| relabelled model, class 6 on the original labels | 0.00 | % | 0.00 % (Shani, Fabbri 2024) | ≤ 1 | PASS |  |"
         in lines
     )
     test_row = (
-        "| relabelled model, test accuracy on the original labels | 89.77 | % | 89.79 % (seeds 000/001) |  |  | 89.84 |"
+        "| relabelled model, test accuracy on the original labels | 89.77 | % | 89.79 % (Shani, Fabbri 2024) |  |  "
+        "| 89.84 |"
     )
     assert test_row in lines
     assert "| fine-tuning time (output layer only) | not recorded | s |  |  |  |  |" in lines
     # headline rows keep their declared order; the retrained key is not repeated; other keys follow, as before
-    assert lines.index(f"{modified} 99.25 % (seeds 000/001) | ≥ 98.5 | FAIL |  |") < lines.index(test_row)
+    assert lines.index(f"{modified} 99.25 % (Shani, Fabbri 2024) | ≥ 98.5 | FAIL |  |") < lines.index(test_row)
     assert lines[-3:] == ["| metric | value |", "|---|---|", "| answer | 42.00 |"]
     assert not any(line.startswith("| retrained_test_acc") for line in lines)
 
@@ -105,7 +106,7 @@ def test_a_course_target_is_met_or_not_and_an_unreached_index_is_flagged():
     lines = R.metrics_table("04_zero_shot", metrics, "quick")
     gkt = "| GKT (β = 250), retain accuracy (the rule's snapshot, or the final student when it never fired)"
     gkt += " | 53.30 | % |"
-    assert f"{gkt} 97.12 % (paper, quoted by seed 002) | ≥ 90 (target) | not met | 99.10 |" in lines
+    assert f"{gkt} 97.12 % (Chundawat et al., quoted by the CS772 report) | ≥ 90 (target) | not met | 99.10 |" in lines
     assert any(
         line.startswith("| anamnesis index, GKT (β = 250) at the snapshot") and "| 1.90 (not reached) |" in line
         for line in lines
@@ -185,7 +186,7 @@ def test_the_readme_table_holds_the_summary_metrics_of_a_run():
     text = R.readme_results(FULL_RUN)
     assert "Profile `full`, seed 0, on CPU (2 cores)" in text and "01 31 min (ok)" in text
     row = "| 01 | relabelled model, test accuracy on the modified labels (6 read as 3) | 99.26 % |"
-    assert f"{row} 99.25 % (seeds 000/001) | ≥ 99.25 | PASS |  |" in text.splitlines()
+    assert f"{row} 99.25 % (Shani, Fabbri 2024) | ≥ 99.25 | PASS |  |" in text.splitlines()
     assert "test accuracy on the original labels" not in text  # not a summary metric
     assert "No full-profile run" in R.readme_results(None)
 

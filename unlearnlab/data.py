@@ -446,15 +446,16 @@ def make_loader(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# CIFAR-10: seed 003's own setting (ResNet-18, :func:`unlearnlab.models.build_model` ``"resnet18"``), an option
-# for readers with internet and a GPU. Read like MNIST: from ``<root>/cifar-10-batches-py`` (torchvision's
-# layout), else through a torchvision download into the cache. The NeurIPS 2023 unlearning challenge's
-# ResNet-18 reaches 98.0 % train / 84 % test accuracy there, ``simple_mia`` 0.578 on its forget set.
+# CIFAR-10: the setting of Avadhani's pruning and MIA report (ResNet-18, :func:`unlearnlab.models.build_model`
+# ``"resnet18"``), an option for readers with internet and a GPU. Read like MNIST: from
+# ``<root>/cifar-10-batches-py`` (torchvision's layout), else through a torchvision download into the cache. The
+# NeurIPS 2023 unlearning challenge's ResNet-18 reaches 98.0 % train / 84 % test accuracy there, ``simple_mia``
+# 0.578 on its forget set.
 
 CIFAR_FOLDER = "cifar-10-batches-py"  # torchvision's CIFAR10 base folder
 CIFAR_BATCHES = {True: tuple(f"data_batch_{i}" for i in range(1, 6)), False: ("test_batch",)}
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-# the starting kit's (and seed 003's) normalisation, per channel
+# the starting kit's (and Avadhani's) normalisation, per channel
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
 

@@ -1,5 +1,5 @@
-"""The course's models: the CNN of seeds 000/001 (optionally with BatchNorm), LeNet-5 and an MLP; ResNet-18 for
-CIFAR-10 (:func:`unlearnlab.data.load_cifar10`)."""
+"""The course's models: the CNN of Shani's and Fabbri's reports (2024; optionally with BatchNorm), LeNet-5 and an
+MLP; ResNet-18 for CIFAR-10 (:func:`unlearnlab.data.load_cifar10`)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class CourseCNN(nn.Module):
 
 
 class LeNet5(nn.Module):
-    """LeNet-5 (LeCun et al., 1998) with ReLU and max-pooling, as in seed 004's experiments."""
+    """LeNet-5 (LeCun et al., 1998) with ReLU and max-pooling, as in the layer-wise partial unlearning paper."""
 
     def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()

@@ -892,7 +892,14 @@ LESSON = Lesson(
     stem="06_mia_pruning",
     questions={
         "q1": FunctionQuestion("sample_losses", _loss_cases, mia.losses_from_logits),
-        "q2": FunctionQuestion("model_losses", _model_loss_cases, mia.model_losses, rtol=1e-3, atol=0.0),
+        "q2": FunctionQuestion(
+            "model_losses",
+            _model_loss_cases,
+            mia.model_losses,
+            rtol=1e-3,
+            atol=0.0,
+            equivalents=(mia.per_sample_losses,),
+        ),
         "q3": ResultQuestion("cnn", conditions),
     },
     headlines=HEADLINES,

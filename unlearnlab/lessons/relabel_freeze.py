@@ -270,27 +270,27 @@ HEADLINES = (
     Headline(
         "unlearned_modified_acc",
         "relabelled model, test accuracy on the modified labels (6 read as 3)",
-        reference="99.25 % (seeds 000/001)",
+        reference="99.25 % (Shani, Fabbri 2024)",
         bars=bars_from(BARS, ">=", lambda b: 100 * b.min_modified),
         summary=True,
     ),
     Headline(
         "unlearned_class6_acc",
         "relabelled model, class 6 on the original labels",
-        reference="0.00 % (seeds 000/001)",
+        reference="0.00 % (Shani, Fabbri 2024)",
         bars=bars_from(BARS, "<=", lambda b: 100 * b.max_forget),
         summary=True,
     ),
     Headline(
         "unlearned_test_acc",
         "relabelled model, test accuracy on the original labels",
-        reference="89.79 % (seeds 000/001)",
+        reference="89.79 % (Shani, Fabbri 2024)",
         retrained="retrained_test_acc",
     ),
     Headline(
         "original_test_acc",
         "original model, test accuracy",
-        reference="99.10 / 98.57 % (seeds 000 / 001)",
+        reference="99.10 / 98.57 % (Shani, Fabbri 2024)",
         retrained="retrained_test_acc",
     ),
     Headline("finetune_seconds", "fine-tuning time (output layer only)", unit="s", digits=0),
@@ -299,7 +299,7 @@ HEADLINES = (
 LESSON = Lesson(
     stem="01_relabel_freeze",
     questions={
-        "q1": FunctionQuestion("relabel_targets", _relabel_cases, _relabel_reference),
+        "q1": FunctionQuestion("relabel_targets", _relabel_cases, _relabel_reference, equivalents=(relabel,)),
         "q2": FunctionQuestion(
             "freeze_all_but_output",
             _freeze_cases,

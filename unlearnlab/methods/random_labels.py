@@ -1,8 +1,9 @@
-"""Seed 003's "dummy labels" (notebook 06): the forget images relabelled to a wrong class, fine-tuned with retain.
+"""Dummy labels (notebook 06): the forget images relabelled to a random wrong class, fine-tuned with retain.
 
-Seed 003 infers the forget set with the pretrained model, then fine-tunes on the forget images with incorrect
-labels ("dummy labels") so the weights that fit them are overwritten; it reached the lowest MIA (0.505) at the
-cost of accuracy (train 78.3 %, test 72.9 % on CIFAR-10). The same idea is the "random labels" baseline of
+Avadhani's report (*Machine Unlearning*, CIFAR-10 ResNet-18) fine-tunes with SGD on the forget images labelled with
+the model's own wrong predictions ("dummy labels"), so the weights that fit them are overwritten; it reached the
+lowest MIA (0.505) at the cost of accuracy (train 78.3 %, test 72.9 %). Here the wrong class is drawn at random
+instead of predicted: the difference notebook 06 names. The same idea is the "random labels" baseline of
 Golatkar et al. (2020) and Graves et al. (2021, "Amnesiac Machine Learning"), and SalUn's "RL". Here every
 forget image gets a label drawn uniformly from the nine classes that are not its own, and the model is
 fine-tuned on retain + relabelled forget images together, so the retain set holds the rest in place.
