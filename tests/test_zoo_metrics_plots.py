@@ -168,7 +168,7 @@ def test_check_prints_stable_pass_and_fail_lines(capsys):
         check("Q1 relabel", 2, ("six becomes three", True), ("threes stay", within(0.5, 1.0, 0.1)))
     assert str(raised.value) == fail_line and isinstance(raised.value, AssertionError)
     out = capsys.readouterr().out.splitlines()
-    assert out == ["Q1 relabel: PASS (2/2 points)", fail_line]
+    assert out == ["Q1 relabel: PASS (2/2 points)", fail_line, "  ok  six becomes three", "  NOT threes stay"]
     with pytest.raises(CheckFailedError, match=r"Not yet: returns a tensor \(checking it raised TypeError"):
         check("Q1 relabel", 2, ("returns a tensor", lambda: len(None) == 1))  # a wrong type fails with its hint
     with pytest.raises(ValueError, match="cannot fail"):
