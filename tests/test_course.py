@@ -3,6 +3,7 @@
 import copy
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from unlearnlab import zoo
 from unlearnlab.config import resolve
 from unlearnlab.course import build as B
+from unlearnlab.course import expect as EXPECT
 from unlearnlab.course import grade as G
 from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import referee as R
+from unlearnlab.course import run as RUN
 from unlearnlab.course.run import run_all
 from unlearnlab.course.sandbox import bwrap_works
 from unlearnlab.lessons import capstone
@@ -339,6 +342,55 @@ def test_run_writes_results_and_report_and_names_the_failing_cell(course, tmp_pa
     report = (out / "report.md").read_text()
     assert "| 99_tiny | ok |" in report and "| answer | 42.00 |" in report and "**Failed** at cell 2" in report
     assert (out / "99_tiny.ipynb").is_file()
+    assert re.fullmatch(r"[0-9a-f]{7}(\+dirty)?|unknown", saved["commit"])
+    assert saved["notebooks"]["99_tiny"]["commit"] == saved["commit"]
+
+    record = tmp_path / "course_quick.json"
+    RUN.record_run(saved, record)
+    again = copy.deepcopy(saved)
+    again["started"], again["device"] = "later", "another CPU"
+    again["notebooks"] = {"99_tiny": {**saved["notebooks"]["99_tiny"], "seconds": 5.0}}
+    merged = RUN.record_run(again, record)
+    assert list(merged["notebooks"]) == ["98_broken", "99_tiny"]  # the notebook not rerun keeps its entry
+    assert merged["notebooks"]["99_tiny"]["device"] == "another CPU"
+    assert merged["notebooks"]["98_broken"]["device"] == saved["device"]
+    assert json.loads(record.read_text()) == merged
+    assert merged["total_seconds"] == round(5.0 + saved["notebooks"]["98_broken"]["seconds"], 1)
+    with pytest.raises(ValueError, match="quick profile, not full"):
+        RUN.record_run({**again, "profile": "full"}, record)
+
+
+def _quick_record(name, metrics, status="ok"):
+    run = {"status": status, "seconds": 130.0, "metrics": metrics, "commit": "abc1234", "device": "CPU (2 cores)"}
+    return {"profile": "quick", "notebooks": {name: run}}
+
+
+def test_an_exercise_shows_what_the_recorded_quick_run_printed(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    nbs.write(tiny_solution(), tmp_path / "solutions" / "99_tiny.ipynb")
+    for record in (None, _quick_record("99_tiny", {"answer": 42.0}, status="failed")):
+        B.build(tmp_path / "solutions", tmp_path / "exercises", record=record or {})
+        assert "expect" not in [c.id for c in nbs.read(tmp_path / "exercises" / "99_tiny.ipynb").cells]
+    for _ in range(2):  # a rebuild replaces the cell, never adds a second one
+        B.build(tmp_path / "solutions", tmp_path / "exercises", record=_quick_record("99_tiny", {"answer": 42.0}))
+    cells = nbs.read(tmp_path / "exercises" / "99_tiny.ipynb").cells
+    assert [c.id for c in cells][:2] == ["intro", "expect"]
+    assert "commit `abc1234` on CPU (2 cores), took 2 min" in cells[1].source
+    assert "expect" not in [c.id for c in nbs.read(tmp_path / "solutions" / "99_tiny.ipynb").cells]
+
+    text = EXPECT.expect_markdown("01_relabel_freeze", _quick_record("01_relabel_freeze", {"unlearned_test_acc": 89.8}))
+    row = next(line for line in text.splitlines() if "89.80 %" in line)
+    assert row.startswith("| ") and "not recorded" not in text
+
+
+def test_every_exercise_shows_the_committed_quick_run():
+    record = EXPECT.quick_record()
+    assert record is not None and record["profile"] == "quick", "run `unlearnlab run --profile quick --record`"
+    for path in sorted((ROOT / "exercises").glob("[0-9]*.ipynb")):
+        run = record["notebooks"].get(path.stem)
+        assert run and run["status"] == "ok", f"{path.stem}: no passing quick run recorded"
+        cell = next((c for c in nbs.read(path).cells if c.id == "expect"), None)
+        assert cell is not None and f"commit `{run['commit']}`" in cell.source
 
 
 def test_cli_run_exits_non_zero_on_failure(course, tmp_path):

@@ -44,7 +44,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Execute notebooks with papermill and write results.json and report.md."""
-    from .course.run import default_notebooks, run_all
+    from .course.run import default_notebooks, record_path, record_run, run_all
 
     paths = [Path(p) for p in args.notebooks] or default_notebooks()
     missing = [str(p) for p in paths if not p.is_file()]
@@ -54,6 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = run_all(paths, Path(args.out), args.profile, args.device, args.seed, args.timeout)
     failed = [name for name, r in results["notebooks"].items() if r["status"] != "ok"]
     print(f"wrote {args.out}/results.json and {args.out}/report.md ({results['total_seconds']:.0f} s)")
+    if args.record:
+        path = record_path(results["profile"])
+        record_run(results, path)
+        print(f"recorded {len(results['notebooks'])} notebook(s) at {results['commit']} in {path}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
@@ -165,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", default="runs/latest", help="output folder (default: runs/latest)")
     run.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: none)")
+    run.add_argument(
+        "--record",
+        action="store_true",
+        help="also merge the run into benchmarks/results/course_<profile>.json (the README's and exercises' record)",
+    )
     run.set_defaults(func=cmd_run)
 
     build = sub.add_parser("build", help="regenerate exercises/ from solutions/, stamp notebooks/")

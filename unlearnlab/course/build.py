@@ -19,6 +19,7 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from . import notebooks as nbs
+from .expect import quick_record, with_expectations
 
 PLACEHOLDER = {"code": ("# YOUR CODE HERE", "raise NotImplementedError()"), "markdown": ("YOUR ANSWER HERE",)}
 KEEP_NOTEBOOK_METADATA = ("kernelspec", "language_info")
@@ -159,9 +160,10 @@ def _lock(cell: NotebookNode) -> None:
     meta["cell_type"] = cell.cell_type
 
 
-def exercise_from(solution: NotebookNode, name: str) -> NotebookNode:
-    """The student's notebook: answer regions replaced by placeholders, everything else as in the solution."""
-    nb = copy.deepcopy(solution)
+def exercise_from(solution: NotebookNode, name: str, record: dict | None = None) -> NotebookNode:
+    """The student's notebook: answer regions replaced by placeholders, everything else as in the solution, plus
+    the "what to expect" cell when ``record`` (a quick run of the course) has this notebook."""
+    nb = with_expectations(copy.deepcopy(solution), name, record)
     nb.metadata["unlearnlab"] = NotebookNode(exercise=name)
     for cell in nb.cells:
         if nbs.is_answer(cell) or nbs.BEGIN in cell.source:
@@ -170,13 +172,21 @@ def exercise_from(solution: NotebookNode, name: str) -> NotebookNode:
     return nb
 
 
-def build(solutions: Path, exercises: Path, only: list[str] | None = None, repository: str | None = None) -> list[Path]:
+def build(
+    solutions: Path,
+    exercises: Path,
+    only: list[str] | None = None,
+    repository: str | None = None,
+    record: dict | None = None,
+) -> list[Path]:
     """Normalise and stamp each solution (no outputs) and write its exercise.
 
     ``only`` limits the build to notebooks with those file names; by default every ``NN_*.ipynb`` is built
-    and exercises without a solution are removed. ``repository`` defaults to :func:`repository_url`.
+    and exercises without a solution are removed. ``repository`` defaults to :func:`repository_url`, ``record``
+    (the quick run the exercises' "what to expect" cells show) to the course's :func:`~.expect.quick_record`.
     """
     repository = repository or repository_url()
+    record = record if record is not None else quick_record()
     written = []
     paths = sorted(solutions.glob("[0-9]*.ipynb"))
     if only:
@@ -192,7 +202,7 @@ def build(solutions: Path, exercises: Path, only: list[str] | None = None, repos
         solution = stamp(_normalised(solution), repository, f"{exercises.name}/{path.name}")
         nbs.write(solution, path)
         target = exercises / path.name
-        nbs.write(exercise_from(solution, path.stem), target)
+        nbs.write(exercise_from(solution, path.stem, record), target)
         written.append(target)
     stale = {p.name for p in exercises.glob("[0-9]*.ipynb")} - {p.name for p in paths}
     for name in sorted(stale) if not only else ():

@@ -19,8 +19,9 @@ from ..files import write_text
 from ..lessons.base import Headline
 from ..lessons.catalog import find
 from . import notebooks as nbs
+from .run import RECORDS
 
-COURSE_RESULTS = Path("benchmarks") / "results" / "course_full.json"  # the run the README's table shows
+COURSE_RESULTS = RECORDS / "course_full.json"  # the run the README's table shows
 README_BEGIN = "<!-- headline-results:begin (generated from benchmarks/results/course_full.json: make readme) -->"
 README_END = "<!-- headline-results:end -->"
 

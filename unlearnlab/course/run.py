@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,8 @@ from ..files import atomic_write
 from ..results import METRICS_MIME
 from ..training import pick_device
 from . import notebooks as nbs
+
+RECORDS = Path("benchmarks") / "results"  # under the course root: the runs the README and the exercises show
 
 # ipykernel logs this at startup whenever it listens on TCP (its default for a local kernel): a line on the
 # terminal for every notebook run, about a kernel that only this process talks to on localhost.
@@ -68,6 +71,28 @@ class NotebookRun:
     seconds: float
     metrics: dict[str, object] = field(default_factory=dict)
     error: str | None = None  # "cell N (id): ErrorName: message" when failed
+    commit: str = "unknown"  # the course's commit, "+dirty" when the package or a notebook differed from it
+
+
+def record_path(profile: str, root: Path | None = None) -> Path:
+    """Where ``unlearnlab run --record`` keeps the course's runs of ``profile``: ``RECORDS/course_<profile>.json``."""
+    return (root or nbs.course_root()) / RECORDS / f"course_{profile}.json"
+
+
+def source_commit(root: Path | None = None) -> str:
+    """The course's short commit, with ``+dirty`` when the package, the solutions or the lectures differ from it;
+    ``unknown`` outside a git checkout."""
+    root = root or nbs.course_root()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=7", "HEAD")
+        dirty = git("status", "--porcelain", "--", "unlearnlab", "solutions", "notebooks")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
 
 
 def default_notebooks() -> list[Path]:
@@ -99,7 +124,9 @@ def _failure(source: Path, executed: Path, err: Exception) -> str:
     return f"{where}{ename}: {str(evalue).splitlines()[0] if evalue else ''}"
 
 
-def execute(path: Path, out_dir: Path, parameters: dict[str, object], timeout: int | None = None) -> NotebookRun:
+def execute(
+    path: Path, out_dir: Path, parameters: dict[str, object], timeout: int | None = None, commit: str = "unknown"
+) -> NotebookRun:
     """Run one notebook with papermill into ``out_dir``; never raises for a failing notebook."""
     import papermill
 
@@ -123,8 +150,9 @@ def execute(path: Path, out_dir: Path, parameters: dict[str, object], timeout: i
             time.perf_counter() - start,
             collected_metrics(nbs.read(target)) if target.is_file() else {},
             _failure(path, target, err),
+            commit,
         )
-    return NotebookRun(path.stem, "ok", time.perf_counter() - start, collected_metrics(nbs.read(target)))
+    return NotebookRun(path.stem, "ok", time.perf_counter() - start, collected_metrics(nbs.read(target)), None, commit)
 
 
 def environment(device: str) -> dict[str, object]:
@@ -162,13 +190,14 @@ def run_all(
         "profile": resolved,
         "seed": seed,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": source_commit(),
         **environment(device),
         "notebooks": {},
     }
     for k, path in enumerate(paths, 1):
         echo(f"[{k}/{len(paths)}] {path.name} ...", end=" ", flush=True)
         with _progress_bars_off():
-            outcome = execute(path, out_dir, parameters, timeout)
+            outcome = execute(path, out_dir, parameters, timeout, results["commit"])
         echo(f"{outcome.status} ({outcome.seconds:.0f} s)" + (f": {outcome.error}" if outcome.error else ""))
         results["notebooks"][outcome.notebook] = asdict(outcome)
         _write_json(results, out_dir / "results.json")  # after each notebook: finished work is never lost
@@ -181,3 +210,20 @@ def run_all(
 def _write_json(data: dict, path: Path) -> None:
     text = json.dumps(data, indent=2, default=str) + "\n"
     atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def record_run(results: dict, path: Path) -> dict:
+    """Merge a run's notebooks into the record at ``path`` (one profile's runs, notebook by notebook).
+
+    A notebook run again replaces its entry; the others stay, each with its own commit, start and device, so a
+    record can be built up over several sittings. Returns the merged record."""
+    record = json.loads(path.read_text()) if path.is_file() else {"notebooks": {}}
+    if record.get("profile", results["profile"]) != results["profile"]:
+        raise ValueError(f"{path} records the {record['profile']} profile, not {results['profile']}")
+    stamp = {"started": results["started"], "device": results["device"]}
+    notebooks = {**record["notebooks"], **{name: {**run, **stamp} for name, run in results["notebooks"].items()}}
+    record.update({k: v for k, v in results.items() if k not in ("notebooks", "total_seconds")})
+    record["notebooks"] = dict(sorted(notebooks.items()))
+    record["total_seconds"] = round(sum(r["seconds"] for r in notebooks.values()), 1)
+    _write_json(record, path)
+    return record
