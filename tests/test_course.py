@@ -13,8 +13,8 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from unlearnlab import zoo
-from unlearnlab.config import resolve
+from unlearnlab import config, zoo
+from unlearnlab.config import recorded_runs, resolve
 from unlearnlab.course import build as B
 from unlearnlab.course import expect as EXPECT
 from unlearnlab.course import grade as G
@@ -365,25 +365,42 @@ def _quick_record(name, metrics, status="ok"):
     return {"profile": "quick", "notebooks": {name: run}}
 
 
-def test_an_exercise_shows_what_the_recorded_quick_run_printed(tmp_path):
+def test_a_notebook_shows_its_recorded_times_and_an_exercise_what_the_quick_run_printed(tmp_path):
     (tmp_path / "solutions").mkdir()
     nbs.write(tiny_solution(), tmp_path / "solutions" / "99_tiny.ipynb")
-    for record in (None, _quick_record("99_tiny", {"answer": 42.0}, status="failed")):
-        B.build(tmp_path / "solutions", tmp_path / "exercises", record=record or {})
-        assert "expect" not in [c.id for c in nbs.read(tmp_path / "exercises" / "99_tiny.ipynb").cells]
-    for _ in range(2):  # a rebuild replaces the cell, never adds a second one
-        B.build(tmp_path / "solutions", tmp_path / "exercises", record=_quick_record("99_tiny", {"answer": 42.0}))
-    cells = nbs.read(tmp_path / "exercises" / "99_tiny.ipynb").cells
-    assert [c.id for c in cells][:2] == ["intro", "expect"]
-    assert "commit `abc1234` on CPU (2 cores), took 2 min" in cells[1].source
-    assert "expect" not in [c.id for c in nbs.read(tmp_path / "solutions" / "99_tiny.ipynb").cells]
 
-    text = EXPECT.expect_markdown("01_relabel_freeze", _quick_record("01_relabel_freeze", {"unlearned_test_acc": 89.8}))
+    def cells(folder):
+        return nbs.read(tmp_path / folder / "99_tiny.ipynb").cells
+
+    B.build(tmp_path / "solutions", tmp_path / "exercises", records={"quick": None, "full": None})
+    assert "expect" not in [c.id for c in cells("exercises")] + [c.id for c in cells("solutions")]
+    full = {"profile": "full", "device": "NVIDIA H100", "notebooks": {"99_tiny": {"status": "ok", "seconds": 300.0}}}
+    for _ in range(2):  # a rebuild replaces the cell, never adds a second one
+        B.build(
+            tmp_path / "solutions",
+            tmp_path / "exercises",
+            records={"quick": _quick_record("99_tiny", {"answer": 42.0}), "full": full},
+        )
+    exercise, solution = cells("exercises"), cells("solutions")
+    assert [c.id for c in exercise][:2] == [c.id for c in solution][:2] == ["intro", "expect"]
+    timing = "quick profile 2 min on CPU (2 cores) (commit `abc1234`); full profile 5 min on NVIDIA H100"
+    assert timing in solution[1].source and timing in exercise[1].source
+    assert "What to expect" in exercise[1].source and "What to expect" not in solution[1].source
+    assert "commit `abc1234` on CPU (2 cores), took 2 min" in exercise[1].source
+
+    failed = _quick_record("99_tiny", {"answer": 42.0}, status="failed")
+    B.build(tmp_path / "solutions", tmp_path / "exercises", records={"quick": failed, "full": None})
+    text = cells("exercises")[1].source
+    assert "quick profile 2 min on CPU (2 cores) (commit `abc1234`), failed" in text and "What to expect" not in text
+    assert 'no run on a GPU is recorded yet, so `PROFILE = "auto"` runs the quick profile there too' in text
+
+    record = _quick_record("01_relabel_freeze", {"unlearned_test_acc": 89.8})
+    text = EXPECT.expect_markdown("01_relabel_freeze", {}, record)
     row = next(line for line in text.splitlines() if "89.80 %" in line)
     assert row.startswith("| ") and "not recorded" not in text
 
 
-def test_every_exercise_shows_the_committed_quick_run():
+def test_every_exercise_shows_the_committed_quick_run_and_the_package_ships_its_times():
     record = EXPECT.quick_record()
     assert record is not None and record["profile"] == "quick", "run `unlearnlab run --profile quick --record`"
     for path in sorted((ROOT / "exercises").glob("[0-9]*.ipynb")):
@@ -391,6 +408,18 @@ def test_every_exercise_shows_the_committed_quick_run():
         assert run and run["status"] == "ok", f"{path.stem}: no passing quick run recorded"
         cell = next((c for c in nbs.read(path).cells if c.id == "expect"), None)
         assert cell is not None and f"commit `{run['commit']}`" in cell.source
+    assert recorded_runs() == EXPECT.recorded_times(EXPECT.course_records()), "run `unlearnlab build`"
+
+
+@pytest.mark.parametrize(
+    ("cuda", "gpu_runs", "picked"),
+    [(False, True, "quick"), (True, False, "quick"), (True, True, "full")],
+)
+def test_auto_picks_the_full_profile_only_on_a_gpu_where_it_was_timed(monkeypatch, cuda, gpu_runs, picked):
+    run = {"seconds": 60, "device": "NVIDIA H100" if gpu_runs else "CPU (2 cores)", "gpu": gpu_runs, "status": "ok"}
+    monkeypatch.setattr(config, "recorded_runs", lambda: {"01_x": {"full": run}, "02_y": {"full": run}})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert resolve("auto").name == picked
 
 
 def test_cli_run_exits_non_zero_on_failure(course, tmp_path):

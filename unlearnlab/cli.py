@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     """Regenerate exercises/ from solutions/ and stamp the lecture notebooks of notebooks/."""
     from .course.build import BuildError, build, build_lectures
+    from .course.expect import course_records, recorded_times, sync_recorded_runs
     from .course.notebooks import course_root
 
     root = course_root()
@@ -78,6 +79,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         if lectures or not args.notebooks:
             stamped = build_lectures(lectures or sorted((root / "notebooks").glob("*.ipynb")))
             print(f"stamped {len(stamped)} lecture notebooks in {root / 'notebooks'}")
+        if sync_recorded_runs(recorded_times(course_records(root))):
+            print("updated the recorded run times the package ships (unlearnlab/recorded_runs.json)")
     except BuildError as err:
         print(f"build failed: {err}", file=sys.stderr)
         return 1

@@ -1,9 +1,12 @@
-"""Run profiles: ``quick`` fits a 2-core CPU (CI), ``full`` reproduces the papers on one GPU."""
+"""Run profiles: ``quick`` fits a 2-core CPU in minutes (CI); ``full`` reaches the papers' numbers, within an hour
+per notebook on a 2-core CPU and in minutes on one GPU."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TypeVar
 
 import torch
@@ -30,6 +33,20 @@ QUICK = Profile(name="quick", train_subset=30_000, num_epochs=2, batch_size=128,
 FULL = Profile(name="full", train_subset=None, num_epochs=6, batch_size=128, lr=3e-3, finetune_epochs=3)
 PROFILES: dict[str, Profile] = {p.name: p for p in (QUICK, FULL)}
 T = TypeVar("T")
+# the course's recorded runs, per notebook and profile (time, device, commit): written by `unlearnlab build` from
+# benchmarks/results/course_<profile>.json and shipped with the package, so an installed copy knows them too
+RECORDED_RUNS = Path(__file__).with_name("recorded_runs.json")
+
+
+def recorded_runs() -> dict[str, dict[str, dict[str, object]]]:
+    """``{notebook: {profile: {"seconds", "device", "gpu", "commit", "status"}}}`` from :data:`RECORDED_RUNS`."""
+    return json.loads(RECORDED_RUNS.read_text()) if RECORDED_RUNS.is_file() else {}
+
+
+def full_profile_timed_on_gpu() -> bool:
+    """Whether every recorded notebook has a passing full-profile run on a GPU (what ``"auto"`` needs to pick it)."""
+    runs = recorded_runs()
+    return bool(runs) and all(r.get("full", {}).get("gpu") and r["full"]["status"] == "ok" for r in runs.values())
 
 
 def for_profile(table: Mapping[str, T], profile: Profile) -> T:
@@ -41,11 +58,13 @@ def for_profile(table: Mapping[str, T], profile: Profile) -> T:
 
 
 def resolve(profile: str | Profile = "auto") -> Profile:
-    """Return a :class:`Profile`; ``"auto"`` means ``full`` on CUDA and ``quick`` otherwise."""
+    """Return a :class:`Profile`. ``"auto"`` means ``full`` on CUDA where the course's full profile has been run and
+    timed on a GPU (:func:`full_profile_timed_on_gpu`), and ``quick`` otherwise: a GPU user is never sent into a
+    configuration nobody has timed."""
     if isinstance(profile, Profile):
         return profile
     if profile == "auto":
-        return FULL if torch.cuda.is_available() else QUICK
+        return FULL if torch.cuda.is_available() and full_profile_timed_on_gpu() else QUICK
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: choose one of 'auto', {', '.join(map(repr, PROFILES))}")
     return PROFILES[profile]

@@ -19,7 +19,7 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from . import notebooks as nbs
-from .expect import quick_record, with_expectations
+from .expect import course_records, recorded_times, with_expectations
 
 PLACEHOLDER = {"code": ("# YOUR CODE HERE", "raise NotImplementedError()"), "markdown": ("YOUR ANSWER HERE",)}
 KEEP_NOTEBOOK_METADATA = ("kernelspec", "language_info")
@@ -160,10 +160,12 @@ def _lock(cell: NotebookNode) -> None:
     meta["cell_type"] = cell.cell_type
 
 
-def exercise_from(solution: NotebookNode, name: str, record: dict | None = None) -> NotebookNode:
-    """The student's notebook: answer regions replaced by placeholders, everything else as in the solution, plus
-    the "what to expect" cell when ``record`` (a quick run of the course) has this notebook."""
-    nb = with_expectations(copy.deepcopy(solution), name, record)
+def exercise_from(
+    solution: NotebookNode, name: str, times: dict | None = None, record: dict | None = None
+) -> NotebookNode:
+    """The student's notebook: answer regions replaced by placeholders, everything else as in the solution; its
+    "what to expect" cell adds the figures of ``record`` (a quick run of the course) to the recorded ``times``."""
+    nb = with_expectations(copy.deepcopy(solution), name, times or {}, record)
     nb.metadata["unlearnlab"] = NotebookNode(exercise=name)
     for cell in nb.cells:
         if nbs.is_answer(cell) or nbs.BEGIN in cell.source:
@@ -177,16 +179,17 @@ def build(
     exercises: Path,
     only: list[str] | None = None,
     repository: str | None = None,
-    record: dict | None = None,
+    records: dict[str, dict | None] | None = None,
 ) -> list[Path]:
     """Normalise and stamp each solution (no outputs) and write its exercise.
 
     ``only`` limits the build to notebooks with those file names; by default every ``NN_*.ipynb`` is built
-    and exercises without a solution are removed. ``repository`` defaults to :func:`repository_url`, ``record``
-    (the quick run the exercises' "what to expect" cells show) to the course's :func:`~.expect.quick_record`.
+    and exercises without a solution are removed. ``repository`` defaults to :func:`repository_url`, ``records``
+    (``{profile: record}``, what the "what to expect" cells show) to the course's :func:`~.expect.course_records`.
     """
     repository = repository or repository_url()
-    record = record if record is not None else quick_record()
+    records = course_records() if records is None else records
+    times = recorded_times(records)
     written = []
     paths = sorted(solutions.glob("[0-9]*.ipynb"))
     if only:
@@ -200,9 +203,10 @@ def build(
         solution = nbs.read(path)
         _validate(solution, path.name)
         solution = stamp(_normalised(solution), repository, f"{exercises.name}/{path.name}")
+        solution = with_expectations(solution, path.stem, times.get(path.stem, {}))
         nbs.write(solution, path)
         target = exercises / path.name
-        nbs.write(exercise_from(solution, path.stem, record), target)
+        nbs.write(exercise_from(solution, path.stem, times.get(path.stem), records.get("quick")), target)
         written.append(target)
     stale = {p.name for p in exercises.glob("[0-9]*.ipynb")} - {p.name for p in paths}
     for name in sorted(stale) if not only else ():
