@@ -515,3 +515,11 @@ def test_the_sandbox_shows_the_installed_package_not_its_checkout(course, refere
     row = G.grade_all([course / "submissions"], exercises=course / "exercises", timeout=30, jobs=1)[0]
     assert row.points == {"q1": 0, "q2": 3}, row.feedback
     assert any("no solutions to read" in f for f in row.feedback), row.feedback
+
+
+def test_the_grader_prints_a_line_per_submission_with_the_time_left():
+    row = G.GradeRow("01_alice", "01_relabel_freeze", {"q1": 2, "q2": 0}, {"q1": 2, "q2": 3})
+    assert G.progress_line(row, 1, 4, 90.0) == "[1/4] 01_alice: 2/5 points (90 s in all; about 4 min left)"
+    assert G.progress_line(row, 3, 4, 30.0).endswith("(30 s in all; about 10 s left)")
+    broken = G.GradeRow("99_x", "?", graded=False)
+    assert G.progress_line(broken, 4, 4, 30.0) == "[4/4] 99_x: not graded (30 s in all; done)"

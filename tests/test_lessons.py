@@ -1,5 +1,6 @@
 """Lessons hold their facts once: a bar changed in a lesson changes the check cell, the grader and the report."""
 
+import re
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -90,7 +91,9 @@ def test_grading_only_01_submissions_prepares_only_01s_models(monkeypatch, tmp_p
     built = []
     monkeypatch.setattr(zoo, "get_spec", lambda spec, device="auto": built.append(spec))
     monkeypatch.setattr(referee, "load_mnist", lambda train: None)
-    referee.warm_cache(["01_relabel_freeze"], "quick")
+    lines = []
+    referee.warm_cache(["01_relabel_freeze"], "quick", echo=lines.append)
+    assert len(lines) == 1 and re.fullmatch(r"  01_relabel_freeze: ready \(\d+ s\)", lines[0])
     assert [(s.model, s.exclude_classes, s.dataset) for s in built] == [
         ("cnn_bn", (), "mnist"),
         ("cnn_bn", (6,), "mnist"),

@@ -22,8 +22,9 @@ import secrets
 import shutil
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -406,11 +407,25 @@ def grade_all(
     files = submissions_in(paths)
     stems = sorted({exercise.stem} if exercise else exercises_answered(files, exercises))
     print(f"preparing the data and the cached models of {', '.join(stems) or 'no exercise'}", file=sys.stderr)
-    referee.warm_cache(stems)
+    referee.warm_cache(stems, echo=lambda line: print(line, file=sys.stderr, flush=True))
     jobs = jobs or max(1, (os.cpu_count() or 2) // 2)
     hidden = (*hidden, *(p.resolve() for p in paths))
+    rows: dict[Path, GradeRow] = {}
+    start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda p: grade_one(p, exercises, timeout, exercise, hidden), files))
+        futures = {pool.submit(grade_one, p, exercises, timeout, exercise, hidden): p for p in files}
+        for future in as_completed(futures):
+            rows[futures[future]] = row = future.result()
+            print(progress_line(row, len(rows), len(files), time.perf_counter() - start), file=sys.stderr, flush=True)
+    return [rows[p] for p in files]
+
+
+def progress_line(row: GradeRow, done: int, total: int, elapsed: float) -> str:
+    """``[done/total] name: points (elapsed; about N min left)``: the time left from the mean time so far."""
+    left = elapsed / done * (total - done)
+    points = f"{row.total}/{sum(row.max_points.values())} points" if row.graded else "not graded"
+    eta = f"about {left / 60:.0f} min left" if left >= 60 else f"about {left:.0f} s left" if left else "done"
+    return f"[{done}/{total}] {row.submission}: {points} ({elapsed:.0f} s in all; {eta})"
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> None:

@@ -14,6 +14,8 @@ The questions themselves live in their lessons (:mod:`unlearnlab.lessons`); this
 from __future__ import annotations
 
 import ast
+import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -21,7 +23,7 @@ from torch import nn
 from .. import zoo
 from ..config import Profile, resolve
 from ..data import load_dataset, load_mnist
-from ..lessons.base import Condition, FunctionQuestion, Question, ResultQuestion
+from ..lessons.base import Condition, FunctionQuestion, Lesson, Question, ResultQuestion
 from ..lessons.catalog import find
 from ..models import build_model
 from ..training import pick_device
@@ -53,21 +55,34 @@ def reference_name(exercise: str, grade_id: str) -> str | None:
     return name if name.isidentifier() and not name.startswith("_") else None
 
 
-def warm_cache(exercises: list[str], profile: str | Profile = "auto", device: str | torch.device = "auto") -> None:
+def warm_cache(
+    exercises: list[str],
+    profile: str | Profile = "auto",
+    device: str | torch.device = "auto",
+    echo: Callable[[str], object] = lambda line: None,
+) -> None:
     """Extract the data and train (once) every model the exercises load, so no submission's clock pays for it
-    (and a sandbox with a read-only cache finds everything it needs)."""
+    (and a sandbox with a read-only cache finds everything it needs). ``echo`` gets a line per exercise made ready,
+    with its time (seconds: a cold cache trains the models here)."""
     profile, device = resolve(profile), pick_device(device)
     for train in (True, False):
         load_mnist(train=train)
     for lesson in filter(None, map(find, exercises)):
-        for exclude in sorted(set(lesson.needs)):
-            zoo.get("cnn_bn", profile, device=device, exclude_classes=exclude)
-        if lesson.warm is not None:
-            lesson.warm(profile)
-        for spec in lesson.zoo_specs(profile) if lesson.zoo_specs else ():
-            load_dataset(spec.dataset, train=True)
-            load_dataset(spec.dataset, train=False)
-            zoo.get_spec(spec, device)
+        start = time.perf_counter()
+        _warm_lesson(lesson, profile, device)
+        echo(f"  {lesson.stem}: ready ({time.perf_counter() - start:.0f} s)")
+
+
+def _warm_lesson(lesson: Lesson, profile: Profile, device: torch.device) -> None:
+    """Every model ``lesson`` loads, trained once into the cache."""
+    for exclude in sorted(set(lesson.needs)):
+        zoo.get("cnn_bn", profile, device=device, exclude_classes=exclude)
+    if lesson.warm is not None:
+        lesson.warm(profile)
+    for spec in lesson.zoo_specs(profile) if lesson.zoo_specs else ():
+        load_dataset(spec.dataset, train=True)
+        load_dataset(spec.dataset, train=False)
+        zoo.get_spec(spec, device)
 
 
 # ----------------------------------------------------------------------------------------------------------
