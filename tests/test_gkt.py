@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -30,6 +37,14 @@ from unlearnlab.methods.gkt import (
 )
 from unlearnlab.methods.losses import kd_loss, soft_targets
 from unlearnlab.models import build_model
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test saves its GKT runs in a cache of its own: no test resumes another's run."""
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("UNLEARNLAB_RESUME", raising=False)
+    return tmp_path / "cache"
 
 
 def test_entropy_matches_closed_form():
@@ -322,3 +337,94 @@ def test_relearn_counts_steps(small_train: TensorData):
     assert easy.steps == 0 and easy.reached
     rows, gold = anamnesis({"same": model}, model, 1.0, small_train, small_train.subset(small_train.y == 0), config)
     assert rows["same"].relearn.steps == gold.steps == 3 and rows["same"].ain == 1.0
+
+
+def test_a_run_resumes_from_the_state_before_a_lost_one_and_its_bar_starts_there(small_train, monkeypatch):
+    teacher = build_model("cnn_bn").eval()
+    splits = class_splits((0,), train=small_train, test=small_train)
+    config = replace(
+        CONFIGS["quick"], num_iterations=4, batch_size=8, student_steps=1, generator_width=8, check_every=2
+    )
+    config = replace(config, gate_threshold=0.5)
+    first = unlearn(teacher, splits, config)
+    saved = gkt_module.saved_run(teacher, config, (0,), 0, None, None, torch.device("cpu"))
+    saved.path.unlink()  # the finished state is lost: the one before it stopped at pseudo-batch 2
+    bars, real = [], gkt_module.progress
+    monkeypatch.setattr(gkt_module, "progress", lambda *args, **kwargs: bars.append(real(*args, **kwargs)) or bars[-1])
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    again = unlearn(teacher, splits, config)
+    assert (bars[0].initial, bars[0].n, bars[0].total) == (2, 4, 4)  # the time left is counted from pseudo-batch 2
+    assert again.history.step_loss == first.history.step_loss and again.checkpoints == first.checkpoints
+    pairs = zip(first.final_model.state_dict().values(), again.final_model.state_dict().values())
+    assert all(torch.equal(x, y) for x, y in pairs)
+    assert saved.load()["run"]["finished"] and saved.path.is_file()
+
+
+# A tiny GKT run in its own process: a seeded random teacher, random probes, a monitor that records what it saw and
+# sleeps, so that the run outlives its first checkpoint. It runs twice (the second call must return the saved result
+# at once) and saves the first result, the monitor's calls and the second result's iterations to argv[1].
+RUN = """
+import sys, time, torch
+torch.set_num_threads(1)
+from dataclasses import replace
+from unlearnlab.data import TensorData, class_splits
+from unlearnlab.methods.gkt import CONFIGS, unlearn
+from unlearnlab.models import build_model
+
+torch.manual_seed(0)
+teacher = build_model("cnn_bn").eval()
+data = TensorData(torch.randn(20, 1, 28, 28), torch.arange(20) % 10)
+splits = class_splits((0,), train=data, test=data)
+config = replace(CONFIGS["quick"], num_iterations=24, batch_size=16, student_steps=2, generator_width=8,
+                 gate_threshold=0.5, check_every=2, min_iterations=2, max_probe_rate=0.5)
+calls = []
+
+def monitor(student):
+    calls.append(1)
+    time.sleep(0.05)
+    return {"sum": float(sum(p.double().sum() for p in student.parameters()))}
+
+probes = torch.randn(8, 1, 28, 28)
+result = unlearn(teacher, splits, config, seed=3, probes=probes, monitor=monitor)
+done = len(calls)
+again = unlearn(teacher, splits, config, seed=3, probes=probes, monitor=monitor)  # finished: its saved result
+same = all(torch.equal(x, y) for x, y in zip(again.final_model.state_dict().values(),
+                                             result.final_model.state_dict().values()))
+torch.save({"student": result.final_model.state_dict(), "model": result.model.state_dict(),
+            "generator": result.generator.state_dict(), "records": [vars(c) for c in result.checkpoints],
+            "losses": result.history.step_loss, "stop": result.stop_iteration, "kept": result.kept_fraction,
+            "calls": done, "again": (len(calls) - done, same, again.checkpoints == result.checkpoints)}, sys.argv[1])
+"""
+
+
+def _run_gkt(script: Path, out: Path, cache: Path, **env: str) -> subprocess.Popen:
+    env = {**os.environ, "UNLEARNLAB_CACHE": str(cache), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", **env}
+    return subprocess.Popen([sys.executable, str(script), str(out)], env=env)
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_and_ends_bit_identical(tmp_path: Path):
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(RUN))
+    whole = _run_gkt(script, tmp_path / "whole.pt", tmp_path / "whole-cache", UNLEARNLAB_RESUME="0")
+    cache = tmp_path / "cache"
+    killed = _run_gkt(script, tmp_path / "killed.pt", cache)
+    saved = cache / "checkpoints" / "gkt"
+    deadline = time.monotonic() + 120
+    while not any(saved.glob("*.pt")) and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert killed.poll() is None, "the run ended before its first checkpoint could be interrupted"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed.pt").exists()
+    resumed = _run_gkt(script, tmp_path / "resumed.pt", cache)
+    assert whole.wait(timeout=120) == 0 and resumed.wait(timeout=120) == 0
+
+    a, b = (torch.load(tmp_path / name, weights_only=True) for name in ("whole.pt", "resumed.pt"))
+    assert a["calls"] == 12 and 0 < b["calls"] < 12  # the resumed run measured only the checkpoints left
+    for part in ("student", "model", "generator"):
+        assert a[part].keys() == b[part].keys()
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    for part in ("records", "losses", "stop", "kept"):
+        assert a[part] == b[part], part
+    assert b["again"] == (0, True, True)  # a finished run returns its saved result without training
+    assert a["again"] == (12, True, True)  # with UNLEARNLAB_RESUME=0 it trains again, to the same result

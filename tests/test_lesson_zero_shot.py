@@ -35,6 +35,12 @@ TINY_GKT = replace(
 )
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test saves its GKT runs in a cache of its own: no test resumes another's run."""
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "cache"))
+
+
 def _report(forget: float, retain: float) -> UnlearningReport:
     return UnlearningReport(forget, retain, retain, [retain] * 10)
 

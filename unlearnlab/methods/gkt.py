@@ -44,23 +44,29 @@ stopping rule that needs no real data: watch how often the student calls *probe 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import checkpoints as resume
+from ..cache import weights_digest
 from ..data import Splits, check_classes
 from ..training import History, make_rng, progress, seeded
 from .base import Cost, UnlearningResult, clone, fresh_model, pick_config, timed
 from .losses import bn_statistics_hooks, kd_loss, soft_targets, soft_targets_without
 
 Monitor = Callable[[nn.Module], dict[str, float]]  # evaluation only (may use real test data), never training
+
+VERSION = 1  # the recipe's version in the keys of saved runs: bump it when a change alters what a run computes
 
 
 @dataclass(frozen=True)
@@ -490,6 +496,101 @@ def _check(config: Config, forget: Sequence[int]) -> None:
         raise ValueError(f"temperature must be positive, got {config.temperature}")
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Resuming: a run saves its whole state at every checkpoint and a rerun with the same inputs continues from it
+
+
+@dataclass
+class _Run:
+    """Where a GKT run stands, besides its networks and random generators: what a saved run restores."""
+
+    rule: StoppingRule
+    history: History = field(default_factory=History)
+    records: list[Checkpoint] = field(default_factory=list)  # what each checkpoint measured
+    snapshot: dict[str, torch.Tensor] | None = None  # the student's weights at the rule's last good checkpoint
+    iteration: int = 0  # pseudo-batches done
+    kept: int = 0  # pseudo-images the gate kept since the last checkpoint
+    seen: int = 0  # pseudo-images drawn since the last checkpoint
+    kept_total: int = 0  # ... before the last checkpoint
+    seen_total: int = 0
+    finished: bool = False  # the run ended (its last pseudo-batch, or the rule stopped it)
+
+    def close_window(self) -> float:
+        """The share of pseudo-images the gate kept since the last checkpoint; the next window starts empty."""
+        share = self.kept / max(1, self.seen)
+        self.kept_total += self.kept
+        self.seen_total += self.seen
+        self.kept = self.seen = 0
+        return share
+
+
+def _digest(X: torch.Tensor | None) -> str:
+    """A hash of a tensor's values (``"none"`` for no tensor), for the key of a saved run."""
+    return "none" if X is None else hashlib.sha256(X.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def saved_run(
+    model: nn.Module,
+    config: Config,
+    forget: Sequence[int],
+    seed: int | None,
+    probes: torch.Tensor | None,
+    monitor: Monitor | None,
+    device: torch.device,
+) -> resume.Checkpoint | None:
+    """Where a run with these inputs saves its state (None for ``seed=None``: such a run cannot be repeated).
+
+    Keyed by the configuration, the teacher's weights, the seed, the forget classes, the probes, the monitor
+    (by name: its records are saved too), the device type and :data:`VERSION`."""
+    if seed is None:
+        return None
+    return resume.Checkpoint.of(
+        "gkt",
+        config,
+        VERSION,
+        teacher=weights_digest(model),
+        seed=str(seed),
+        forget=",".join(map(str, forget)),
+        probes=_digest(probes),
+        monitor=getattr(monitor, "__qualname__", "none"),
+        device=device.type,
+    )
+
+
+def _save(saved: resume.Checkpoint, nets: _Networks, rng: torch.Generator, run: _Run, seconds: dict) -> None:
+    """Save everything the rest of the run depends on, and what its result reports."""
+    saved.save(
+        {
+            "student": nets.student.state_dict(),
+            "generator": nets.generator.state_dict(),
+            "opt_s": nets.opt_s.state_dict(),  # the learning rates too: anneal() sets them from the iteration
+            "opt_g": nets.opt_g.state_dict(),
+            "rng": resume.rng_state(rng),
+            "run": {**asdict(run), "history": run.history.step_loss},  # records and rule as plain dicts
+            "seconds": seconds,  # the cost so far ("total") and per phase
+        }
+    )
+
+
+def _restore(state: dict[str, Any], nets: _Networks, rng: torch.Generator) -> tuple[_Run, dict]:
+    """Put the networks, optimisers and generators back as :func:`_save` saved them; the run and its seconds."""
+    nets.student.load_state_dict(state["student"])
+    nets.generator.load_state_dict(state["generator"])
+    nets.opt_s.load_state_dict(state["opt_s"])
+    nets.opt_g.load_state_dict(state["opt_g"])
+    resume.restore_rng(state["rng"], rng)
+    fields = state["run"]
+    run = _Run(
+        **{
+            **fields,
+            "rule": StoppingRule(**fields["rule"]),
+            "history": History(step_loss=list(fields["history"])),
+            "records": [Checkpoint(**record) for record in fields["records"]],
+        }
+    )
+    return run, state["seconds"]
+
+
 def unlearn(
     model: nn.Module,
     splits: Splits,
@@ -511,6 +612,10 @@ def unlearn(
     rate is at most ``max_probe_rate``, and *fires* at the first later checkpoint whose rate exceeds it: the
     forget class is coming back. ``result.model`` is the last snapshot when the rule fired, else the final
     student (``result.final_model``).
+
+    Every checkpoint also saves the run (:func:`saved_run`, :mod:`unlearnlab.checkpoints`): a run that was
+    interrupted continues from its last checkpoint and ends as the uninterrupted run would have (bit for bit
+    on a CPU), and a finished run returns at once with its saved result. ``UNLEARNLAB_RESUME=0`` starts afresh.
     """
     config = pick_config(CONFIGS, config)
     forget = check_classes(splits.forget_classes)
@@ -518,14 +623,19 @@ def unlearn(
     device = torch.device(device)
     cost = Cost()
     clock = _Clock("generator step", "draw and label", "student steps", "probes", "monitor (evaluation)")
+    start = time.perf_counter()
     with timed(cost):
         nets = build_networks(model, config, device, seed)
         rng = make_rng(seed)  # the generator's input noise
-        history, checkpoints = History(), []
-        rule, snapshot = StoppingRule(config.min_iterations, config.max_probe_rate), None
-        kept = seen = kept_total = seen_total = 0
+        saved = saved_run(model, config, forget, seed, probes, monitor, device)
+        state = saved.load() if saved is not None else None
+        run, before = _Run(StoppingRule(config.min_iterations, config.max_probe_rate)), {"total": 0.0}
+        if state is not None:
+            run, before = _restore(state, nets, rng)
+            clock.seconds.update(before["phases"])
         layers = config.attention_layers if config.beta > 0 else ()
         last = config.stop_at or config.num_iterations  # the learning rates still anneal over num_iterations
+        first = last + 1 if run.finished else run.iteration + 1
         bn_prior = bn_statistics_hooks(nets.teacher) if config.bn_weight > 0 else nullcontext(None)
 
         with (
@@ -534,41 +644,46 @@ def unlearn(
             bn_prior as bn_losses,
             progress(last, "GKT", unit="pseudo-batch") as bar,
         ):
-            for iteration in range(1, last + 1):
+            bar.initial = bar.n = first - 1  # a resumed run: the time left is estimated from its own pace
+            for iteration in range(first, last + 1):
                 anneal(nets, iteration, config)
                 z = torch.randn(config.batch_size, config.z_dim, generator=rng).to(device)  # (B, z_dim)
                 n_kept, losses = pseudo_batch(nets, z, forget, config, acts_t, acts_s, bn_losses, clock)
-                seen, kept = seen + config.batch_size, kept + n_kept
-                history.step_loss += losses
+                run.iteration, run.seen, run.kept = iteration, run.seen + config.batch_size, run.kept + n_kept
+                run.history.step_loss += losses
                 bar.update(1)
                 if iteration % config.check_every and iteration != last:
                     continue
-                point = measure(nets.student, iteration, probes, forget, monitor, kept / max(1, seen), clock)
-                checkpoints.append(point)
-                kept_total, seen_total, kept, seen = kept_total + kept, seen_total + seen, 0, 0
-                action = rule.observe(iteration, point.probe_rate) if point.probe_rate is not None else "continue"
+                point = measure(nets.student, iteration, probes, forget, monitor, run.close_window(), clock)
+                run.records.append(point)
+                action = run.rule.observe(iteration, point.probe_rate) if point.probe_rate is not None else "continue"
                 if action == "snapshot":
                     with clock("probes"):  # weights only: a deep copy would carry the recording hooks along
-                        snapshot = {k: v.detach().clone() for k, v in nets.student.state_dict().items()}
-                elif action == "stop" and not config.run_to_end:
+                        run.snapshot = {k: v.detach().clone() for k, v in nets.student.state_dict().items()}
+                stop = action == "stop" and not config.run_to_end
+                run.finished = stop or iteration == last
+                if saved is not None:
+                    so_far = before["total"] + time.perf_counter() - start
+                    _save(saved, nets, rng, run, {"total": so_far, "phases": dict(clock.seconds)})
+                if stop:
                     break
         student = nets.student.eval()
-        fired = rule.stop_iteration is not None
+        fired = run.rule.stop_iteration is not None
         chosen = student
         if fired:
             chosen = clone(student)  # the hooks are gone now
-            chosen.load_state_dict(snapshot)
-    cost.seconds -= clock.seconds["monitor (evaluation)"]  # evaluation is not part of the method's cost
-    history.seconds = cost.seconds
+            chosen.load_state_dict(run.snapshot)
+    cost.seconds += before["total"] - clock.seconds["monitor (evaluation)"]  # evaluation is not part of the cost
+    run.history.seconds = cost.seconds
     return GKTResult(
         chosen.eval(),
         cost,
-        history,
+        run.history,
         final_model=student,
         generator=nets.generator.eval(),
-        checkpoints=checkpoints,
-        stop_iteration=rule.stop_iteration,
-        snapshot_iteration=rule.snapshot_iteration if fired else None,
+        checkpoints=run.records,
+        stop_iteration=run.rule.stop_iteration,
+        snapshot_iteration=run.rule.snapshot_iteration if fired else None,
         phase_seconds=dict(clock.seconds),
-        kept_fraction=(kept_total + kept) / max(1, seen_total + seen),
+        kept_fraction=(run.kept_total + run.kept) / max(1, run.seen_total + run.seen),
     )
