@@ -5,6 +5,12 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -347,3 +353,102 @@ def test_capstone_q3_fails_logit_masking_and_passes_a_tuned_method():
     first = finetune.unlearn(setup.original, setup.splits, finetune.Config(1, profile.lr), device=device, seed=0)
     tuned = finetune.unlearn(first.model, setup.splits, finetune.Config(1, profile.lr / 10), device=device, seed=1)
     assert [c for c in capstone.conditions(tuned.model, profile, device) if not c.ok] == []
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Resuming: a run killed after its first (method, seed) pair continues from the pairs it finished
+
+RESUMABLE_RUN = """
+import functools, json, sys, time
+from dataclasses import replace
+from types import SimpleNamespace
+
+import torch
+
+from unlearnlab import compare as C
+from unlearnlab.config import QUICK
+from unlearnlab.data import class_splits, load_mnist
+from unlearnlab.methods import registry
+from unlearnlab.models import build_model
+
+
+def model(seed):
+    torch.manual_seed(seed)
+    return build_model("mlp").eval()
+
+
+def slowed(spec, pause):  # a pause after each pair, so that a kill lands between two pairs
+    def unlearn(*args, **kwargs):
+        result = spec.module.unlearn(*args, **kwargs)
+        time.sleep(pause)
+        return result
+
+    module = SimpleNamespace(Config=spec.module.Config, CONFIGS=spec.module.CONFIGS, unlearn=unlearn)
+    return replace(spec, module=module)
+
+
+@functools.cache
+def splits():
+    train, test = load_mnist(train=True, download=False), load_mnist(train=False, download=False)
+    return class_splits((6,), train=train.subset(slice(0, 600)), test=test.subset(slice(0, 400)))
+
+
+def run(pause):
+    setups = [C.SeedSetup(s, model(100 + s), model(200 + s), splits()) for s in (0, 1)]
+    methods = {name: slowed(registry.get(name), pause) for name in ("gradient_ascent", "relabel")}
+    return C.run_compare(
+        setups, methods, scenario="class", forget="class 6", retrain_seconds=8.0, profile=QUICK, device="cpu"
+    )
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    json.dump(run(float(sys.argv[1])).as_dict(), sys.stdout)
+"""
+
+
+def _without_times(result: dict) -> list[dict]:
+    """The rows with every timing left out (a pair run again takes other seconds; resumed ones keep theirs)."""
+    rows = copy.deepcopy(result["rows"])
+    for row in rows:
+        row.pop("time_ratio")
+        for part in ("mean", "std"):
+            row[part].pop("seconds")
+        for scores in row["per_seed"]:
+            scores.pop("seconds")
+    return rows
+
+
+def test_a_killed_compare_resumes_from_its_finished_pairs_with_the_same_table(tmp_path, monkeypatch):
+    """Killed (SIGKILL) once its first (method, seed) pair is checkpointed, the run started again resumes the
+    finished pairs, runs the rest and gives the uninterrupted run's table; a finished run reruns nothing."""
+    script = tmp_path / "run.py"
+    script.write_text(RESUMABLE_RUN)
+    killed_cache = tmp_path / "killed"
+    env = {**os.environ, "UNLEARNLAB_CACHE": str(killed_cache), "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    env.pop("UNLEARNLAB_RESUME", None)
+    run = subprocess.Popen([sys.executable, str(script), "1.0"], env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((killed_cache / "checkpoints" / "compare").glob("*.pt")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert run.poll() is None, "the run ended before it could be killed after its first pair"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    finished = len(list((killed_cache / "checkpoints" / "compare").glob("*.pt")))
+    assert 1 <= finished < 4
+
+    tiny = runpy.run_path(str(script))  # the same run in this process, on one thread like the killed one
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.delenv("UNLEARNLAB_RESUME", raising=False)
+    try:
+        monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "whole"))
+        whole = tiny["run"](0.0).as_dict()
+        monkeypatch.setenv("UNLEARNLAB_CACHE", str(killed_cache))
+        resumed = tiny["run"](0.0).as_dict()
+        again = tiny["run"](0.0)
+    finally:
+        torch.set_num_threads(threads)
+    assert (whole["resumed"], resumed["resumed"], resumed["pairs"]) == (0, finished, 4)
+    assert _without_times(resumed) == _without_times(whole)  # bit-identical scores, errors and skips
+    assert again.resumed == 4 and "4 of 4 (method, seed) pairs resumed" in again.markdown()

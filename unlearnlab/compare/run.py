@@ -12,20 +12,30 @@ it in its registry entry (``MethodSpec.extra_inputs``: the amnesiac method's ``"
 does not store it skips the method, with the reason under the table (not a failure): the zoo trains its models
 without a ledger, so :func:`compare` skips the amnesiac method, and setups built from
 :func:`unlearnlab.methods.ledger.train_with_ledger` runs carry one.
+
+**Resuming.** Each finished (method, seed) pair (its scores, its error or why it was skipped) is saved as a
+:class:`~unlearnlab.checkpoints.Checkpoint` named by the method and its config, the setup (profile, scenario,
+seed, the splits' data, the original and retrained models' weights) and :data:`VERSION`. A run that was
+interrupted and is started again loads the finished pairs and runs only the rest; the table is the one an
+uninterrupted run gives (the methods are seeded per call, so a pair's result does not depend on the ones before
+it). The result counts the pairs it resumed (``CompareResult.resumed``); ``UNLEARNLAB_RESUME=0`` runs them all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .. import zoo
+from ..cache import key, weights_digest
+from ..checkpoints import Checkpoint
 from ..config import Profile, for_profile, resolve
 from ..data import Splits, class_splits, random_splits
 from ..methods import anamnesis, registry
@@ -36,6 +46,7 @@ from .scoring import BANDED, SPLIT_SEED, EvalSets, Scores, SeedScorer, noise_ban
 from .table import CompareResult, mean_std, summarise
 
 SCENARIOS: tuple[str, ...] = ("class", "random")
+VERSION = 1  # the (method, seed) checkpoints' code version: raise it when scoring changes what a pair's result means
 
 
 @dataclass
@@ -73,6 +84,66 @@ def unlearn_seed(spec: MethodSpec, setup: SeedSetup, config: object, device: tor
     return spec.module.unlearn(setup.original, setup.splits, config, device=device, seed=setup.seed, **extras)
 
 
+def data_digest(splits: Splits) -> str:
+    """A hash of the splits' images and labels (forget, retain, test and held-out sets), for a checkpoint's key."""
+    digest = hashlib.sha256()
+    for data in (splits.forget, splits.retain, splits.test, splits.test_forget):
+        for tensor in (data.X, data.y):
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _config_fields(spec: MethodSpec, config: object) -> object:
+    """The config a pair runs with, as a checkpoint key takes it: a profile's name resolved to the method's
+    config where the method has one (so a changed ``CONFIGS`` entry names another checkpoint)."""
+    configs = getattr(spec.module, "CONFIGS", None)
+    if isinstance(config, str) and configs is not None and config in configs:
+        config = configs[config]
+    return asdict(config) if is_dataclass(config) else {"config": repr(config)}
+
+
+def pair_checkpoint(spec: MethodSpec, config: object, setup: SeedSetup, context: Mapping[str, str]) -> Checkpoint:
+    """The checkpoint of one (method, seed) pair: the method and its config, this seed's models and ``context``
+    (profile, scenario, the splits' digest, the relearning probe's config)."""
+    models = {"original": weights_digest(setup.original), "retrained": weights_digest(setup.retrained)}
+    method = {"method": spec.name, "fields": _config_fields(spec, config)}
+    return Checkpoint.of("compare", method, VERSION, seed=str(setup.seed), **models, **context)
+
+
+@dataclass
+class PairResult:
+    """One finished (method, seed) pair: its scores, or the error it raised, or why it was skipped."""
+
+    scores: Scores | None = None
+    error: str = ""
+    skipped: str = ""
+
+    def state(self) -> dict[str, object]:
+        """What its checkpoint saves (plain numbers and text)."""
+        return {"scores": asdict(self.scores) if self.scores else None, "error": self.error, "skipped": self.skipped}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, object]) -> PairResult:
+        """The pair a checkpoint saved."""
+        scores = state["scores"]
+        return cls(Scores(**scores) if scores else None, str(state["error"]), str(state["skipped"]))
+
+
+def run_pair(
+    spec: MethodSpec, setup: SeedSetup, config: object, scorer: SeedScorer, device: torch.device
+) -> PairResult:
+    """Run ``spec`` on ``setup`` and score it; a failure is recorded, not raised (one method must not lose the
+    other rows), and a setup without the inputs the method needs skips it."""
+    reason = missing_inputs(spec, setup)
+    if reason:
+        return PairResult(skipped=reason)
+    try:
+        result = unlearn_seed(spec, setup, config, device)
+        return PairResult(scorer.scored(result.model, result.cost.seconds, result.cost.stored_bytes))
+    except Exception as err:  # one method's failure must not lose the other rows
+        return PairResult(error=_error_text(err))
+
+
 def run_compare(
     setups: Sequence[SeedSetup],
     methods: Mapping[str, MethodSpec],
@@ -91,7 +162,8 @@ def run_compare(
     ``configs`` overrides a method's config (default: the profile's name); ``ain`` runs the relearning probe
     (class forgetting only). A method that raises on a seed is recorded in its row (``errors``) and the run
     goes on; one whose inputs beyond the contract a seed's setup does not store (:func:`missing_inputs`) is
-    skipped there, with the reason (``skipped``).
+    skipped there, with the reason (``skipped``). Each finished pair is checkpointed (:func:`pair_checkpoint`)
+    and loaded instead of run again when the same run starts again.
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
@@ -107,7 +179,13 @@ def run_compare(
     scores: dict[str, dict[int, Scores]] = {name: {} for name in ("original", "retrained", *methods)}
     errors: dict[str, dict[int, str]] = {name: {} for name in scores}
     skipped: dict[str, dict[int, str]] = {name: {} for name in scores}
-    retrained_out = []
+    retrained_out, resumed = [], 0
+    context = {
+        "profile": key(profile, VERSION),
+        "scenario": scenario,
+        "ain": key(ain_config, VERSION) if ain_config else "none",
+    }
+    digests = {id(s.splits): data_digest(s.splits) for s in setups}
     for setup in setups:
         scorer = SeedScorer(setup.original, setup.retrained, setup.seed, sets[id(setup.splits)], ain_config, device)
         retrained_out.append(scorer.reference)
@@ -117,16 +195,21 @@ def run_compare(
         scores["original"][setup.seed] = scored(setup.original, 0.0, 0)
         bar.update()
         for name, spec in methods.items():
-            bar.set_postfix_str(f"{name}, seed {setup.seed}")
-            reason = missing_inputs(spec, setup)
-            if reason:
-                skipped[name][setup.seed] = reason
+            bar.set_postfix_str(f"{name}, seed {setup.seed}; {resumed} resumed")
+            config = configs.get(name, profile.name)
+            checkpoint = pair_checkpoint(spec, config, setup, {**context, "data": digests[id(setup.splits)]})
+            saved = checkpoint.load()
+            if saved is not None:
+                pair, resumed = PairResult.from_state(saved), resumed + 1
             else:
-                try:
-                    result = unlearn_seed(spec, setup, configs.get(name, profile.name), device)
-                    scores[name][setup.seed] = scored(result.model, result.cost.seconds, result.cost.stored_bytes)
-                except Exception as err:  # one method's failure must not lose the other rows
-                    errors[name][setup.seed] = _error_text(err)
+                pair = run_pair(spec, setup, config, scorer, device)
+                checkpoint.save(pair.state())
+            if pair.scores is not None:
+                scores[name][setup.seed] = pair.scores
+            elif pair.error:
+                errors[name][setup.seed] = pair.error
+            else:
+                skipped[name][setup.seed] = pair.skipped
             bar.update()
     bar.close()
     bands = noise_bands(retrained_out, sets[id(setups[0].splits)].sizes())
@@ -152,6 +235,8 @@ def run_compare(
         rows=rows,
         seconds=time.perf_counter() - start,
         device=str(device),
+        resumed=resumed,
+        pairs=len(setups) * len(methods),
     )
 
 
@@ -273,7 +358,7 @@ def compare(
         say("retraining the reference once to time it")
         spec = zoo_spec(model, profile, seed_list[0], scenario, forget_classes, forget_fraction)
         retrain_seconds, source = measure_retraining(spec, device), "measured in this run"
-    return run_compare(
+    result = run_compare(
         setups,
         chosen,
         scenario=scenario,
@@ -285,3 +370,5 @@ def compare(
         ain=ain,
         device=device,
     )
+    say(result.resumed_text())
+    return result

@@ -59,6 +59,12 @@ class CompareResult:
     rows: list[Row]
     seconds: float = 0.0  # wall-clock seconds of the whole run
     device: str = "cpu"
+    resumed: int = 0  # (method, seed) pairs loaded from their checkpoints instead of run
+    pairs: int = 0  # (method, seed) pairs in all
+
+    def resumed_text(self) -> str:
+        """How many (method, seed) pairs this run resumed from checkpoints, in a sentence."""
+        return f"{self.resumed} of {self.pairs} (method, seed) pairs resumed from checkpoints, the others run now."
 
     def row(self, method: str) -> Row:
         """The row of ``method``."""
@@ -154,7 +160,7 @@ def markdown_table(result: CompareResult) -> str:
         f"Scenario: {result.scenario} forgetting ({result.forget}); profile {result.profile}; seeds "
         f"{', '.join(map(str, result.seeds))}; device {result.device}. Retraining took "
         f"{result.retrain_seconds:.1f} s ({result.retrain_seconds_source}); the whole comparison "
-        f"{result.seconds:.0f} s.",
+        f"{result.seconds:.0f} s. {result.resumed_text()}",
     ]
     if result.bands:
         notes.append(
