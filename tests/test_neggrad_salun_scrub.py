@@ -143,3 +143,28 @@ def test_scrub_alternates_max_and_min_passes_with_sgd(splits):
     assert len(result.history.step_loss) == 2 * 2 + 3 * 5  # 8 forget images by 4 twice, 72 retain by 16 thrice
     with pytest.raises(ValueError, match="max_epochs"):
         scrub.unlearn(model, splits, scrub.Config(num_epochs=1, max_epochs=2), device="cpu")
+
+
+def test_scrub_max_pass_runs_over_a_fixed_sample_of_max_steps_batches(splits):
+    config = scrub.Config(num_epochs=2, max_epochs=2, lr=1e-2, batch_size=16, forget_batch_size=2, max_steps=3)
+    result = scrub.unlearn(_model(), splits, config, device="cpu", seed=0)
+    assert len(result.history.step_loss) == 2 * 3 + 2 * 5  # 3 of the 4 forget batches per max pass, 72 retain by 16
+    sample = scrub._max_pass_images(splits, config, seed=0)
+    assert len(sample) == 6 and torch.equal(sample.X, scrub._max_pass_images(splits, config, seed=0).X)
+    assert scrub._max_pass_images(splits, scrub.Config(max_steps=None), seed=0) is splits.forget
+
+
+def test_scrub_says_when_its_max_pass_diverges(splits):
+    """-KL has no lower bound: pushed too fast, the student's logits overflow; SCRUB stops with what to change
+    instead of returning a NaN model."""
+    config = scrub.Config(num_epochs=1, max_epochs=1, lr=1e30, batch_size=16, forget_batch_size=1)
+    with pytest.raises(FloatingPointError, match=r"max pass diverged in epoch 0 .* lower lr \(now 1e\+30\)"):
+        scrub.unlearn(_model(), splits, config, device="cpu", seed=0)
+
+
+def test_scrub_quick_and_full_configs_bound_the_max_pass():
+    """The configs the course runs cap the max pass (on the course CNN, a full pass over class 6's ~3,000 quick or
+    ~6,000 full images sent the forget-set loss to -inf and NaN, at lr 5e-3 and at the paper's 5e-4 alike)."""
+    for name in ("quick", "full"):
+        config = scrub.CONFIGS[name]
+        assert config.max_steps is not None and config.max_steps * config.forget_batch_size <= 1_500
