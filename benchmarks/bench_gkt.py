@@ -1,6 +1,6 @@
 """Benchmark: Gated Knowledge Transfer (GKT) in notebook 04's setting, variant by variant, with a time profile.
 
-Run: ``python benchmarks/bench_gkt.py --profile quick`` (CPU) or ``--profile full`` (GPU).
+Run: ``python benchmarks/bench_gkt.py --profile quick`` or ``--profile full`` (both sized for a 2-core CPU).
 Writes ``benchmarks/results/gkt_<profile>.json``. One run, one machine, the notebook's own inputs: the cached
 teacher and retrained model, DeepInversion probes of the forget class (the stopping rule's only signal, made by
 the lesson's ``make_probes``, as in the notebook), and ``gkt.CONFIGS[profile]``. Each variant records retain and
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="+", help="run only these variants")
     args = parser.parse_args()
+    os.environ.setdefault("UNLEARNLAB_RESUME", "0")  # a benchmark times the work: no saved run is resumed
     profile, device = resolve(args.profile), pick_device(args.device)
     forget = tuple(sorted(set(args.forget)))
     test = load_mnist(train=False)
@@ -100,7 +101,7 @@ def main() -> None:
         "gkt_gate_0.5_leaky": replace(config, gate_threshold=0.5),
         "ablation_no_generator_prior": replace(config, bn_weight=0.0),
         "ablation_temperature_1": replace(config, temperature=1.0),
-        # notebook 04's leak study: its four runs at its horizon (long; pick them with --only)
+        # notebook 04's leak study: its five runs at its horizon (long; pick them with --only)
         **{f"leak: {describe(c)}": c for c in gkt_variants(profile).values()},
     }
     for name, variant in variants.items():

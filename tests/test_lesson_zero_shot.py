@@ -116,6 +116,7 @@ def test_gkt_variants_change_one_cause_each():
         lesson.NO_ATTENTION: replace(base, beta=0.0),
         lesson.TEMPERATURE: replace(base, temperature=1.0),
         lesson.MASKED: replace(base, mask_forget=True),
+        lesson.ENTROPY: replace(base, max_entropy=0.6),
     }
     assert lesson.gkt_variants(SimpleNamespace(name="full"))[lesson.TEMPERATURE].temperature == 4.0  # full: T = 1
     assert [lesson.describe(c) for c in variants.values()] == [
@@ -123,20 +124,23 @@ def test_gkt_variants_change_one_cause_each():
         "GKT, beta=0, T=4",
         "GKT, beta=250, T=1",
         "GKT, beta=250, T=4, forget class masked",
+        "GKT, beta=250, T=4, entropy < 0.6",
     ]
+    full = lesson.gkt_variants(SimpleNamespace(name="full"))[lesson.GKT]
+    assert (full.num_iterations, full.stop_at, full.batch_size, full.temperature) == (600, 600, 64, 1.0)
 
 
 def test_run_gkt_evaluates_each_student_and_the_rules_model(small_train, mnist_test, monkeypatch):
     monkeypatch.setitem(gkt.CONFIGS, "tiny", TINY_GKT)
     monkeypatch.setitem(lesson.HORIZONS, "tiny", lesson.Horizon(2, 2, 1, 1))
     # low at the first checkpoint, then the class comes back; the second run is never low, so its rule never fires
-    rates = iter([0.0, 0.5, 0.5, 0.5, 0.0, 0.5, 0.0, 0.5])
+    rates = iter([0.0, 0.5, 0.5, 0.5, 0.0, 0.5, 0.0, 0.5, 0.0, 0.5])
     monkeypatch.setattr(gkt, "probe_rate", lambda *args, **kwargs: next(rates))
     test = mnist_test.subset(slice(0, 600))
     splits = class_splits((0,), train=small_train, test=test)
     teacher = build_model("cnn_bn").eval()
     study = lesson.run_gkt(teacher, splits, SimpleNamespace(name="tiny"), small_train.X[:4], device="cpu", seed=0)
-    assert list(study.runs) == [lesson.GKT, lesson.NO_ATTENTION, lesson.TEMPERATURE, lesson.MASKED]
+    assert list(study.runs) == [lesson.GKT, lesson.NO_ATTENTION, lesson.TEMPERATURE, lesson.MASKED, lesson.ENTROPY]
     assert study.forget_classes == (0,)
     for role, run in study.runs.items():
         assert study.final[role] == unlearning_report(run.final_model, test, (0,), device="cpu")
@@ -144,7 +148,7 @@ def test_run_gkt_evaluates_each_student_and_the_rules_model(small_train, mnist_t
         assert all(set(c.metrics) == {"forget", "retain"} for c in run.checkpoints)  # the monitor watched
         assert len(run.checkpoints) == 2  # every run trains to the end
     fired = [role for role, run in study.runs.items() if run.model is not run.final_model]
-    assert fired == [lesson.GKT, lesson.TEMPERATURE, lesson.MASKED]
+    assert fired == [lesson.GKT, lesson.TEMPERATURE, lesson.MASKED, lesson.ENTROPY]
     assert study.chosen[lesson.NO_ATTENTION] is study.final[lesson.NO_ATTENTION]  # no rule fired: nothing new
     log = study.log().splitlines()
     assert log[0].startswith("GKT, beta=250, T=4: ") and "the rule fired at pseudo-batch 2 (snapshot from 1)" in log[0]
@@ -222,7 +226,8 @@ def test_gkt_reading_quotes_the_runs_and_the_verdict_follows_them():
         "95.0 % retain accuracy)."
     )
     assert text[4].startswith("- **GKT, beta=250, T=1**: the forget class did not come back (at the end 0.0 %")
-    assert text[6] == (
+    assert text[6].startswith("- **GKT, beta=250, T=4, entropy < 0.6**: the forget class did not come back")
+    assert text[7] == (
         "- **Stopping rule** (GKT, beta=250, T=4): it fired at pseudo-batch 40 and returned the snapshot from "
         "pseudo-batch 30: 0.0 % forget, 93.0 % retain accuracy."
     )
@@ -273,6 +278,7 @@ def test_the_anamnesis_text_and_the_summary_table():
         "| GKT, beta=250, T=4, the rule's model | 93.0 | 0.0 | 1.25 (not reached) |",
         "| GKT, beta=250, T=4, final student | 95.0 | 50.0 | 0.38 |",
         "| GKT, beta=250, T=4, forget class masked, final student | 95.0 | 0.0 | 1.00 |",
+        "| GKT, beta=250, T=4, entropy < 0.6, final student | 95.0 | 0.0 | |",
     ]
 
 
@@ -289,6 +295,7 @@ def test_the_recorded_values_are_the_headlines_and_gkt_is_the_rules_model():
     assert values["gkt_seconds"] == 12.5 and values["unsir_retain_acc"] == pytest.approx(90.0)
     assert values["ain_gkt"] == 1.25 and values["ain_gkt_reached"] is False and values["ain_emmn"] == 0.5
     assert values["ain_gkt_final"] == 0.375 and values["gkt_masked_final_forget_acc"] == 0.0
+    assert values["gkt_entropy_retain_acc"] == 95.0 and values["gkt_entropy_final_forget_acc"] == 0.0
 
 
 def test_emmn_study_reads_its_runs():
