@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -361,6 +362,7 @@ def test_capstone_q3_fails_logit_masking_and_passes_a_tuned_method():
 RESUMABLE_RUN = """
 import functools, json, sys, time
 from dataclasses import replace
+from dataclasses import replace
 from types import SimpleNamespace
 
 import torch
@@ -452,3 +454,18 @@ def test_a_killed_compare_resumes_from_its_finished_pairs_with_the_same_table(tm
     assert (whole["resumed"], resumed["resumed"], resumed["pairs"]) == (0, finished, 4)
     assert _without_times(resumed) == _without_times(whole)  # bit-identical scores, errors and skips
     assert again.resumed == 4 and "4 of 4 (method, seed) pairs resumed" in again.markdown()
+
+
+def test_capstone_full_tables_run_every_method_over_three_seeds_at_cpu_sized_configs():
+    quick, full = resolve("quick"), resolve("full")
+    assert capstone.SEEDS["full"] >= 3 and capstone.METHODS["full"] == {"class": None, "random": None}
+    configs = capstone.table_configs(full)
+    assert set(configs) == set(registry.METHODS)
+    for name, spec in registry.METHODS.items():
+        expected = spec.module.CONFIGS["quick"]
+        if name in capstone.ONE_PASS:
+            assert expected.num_epochs > 1 and configs[name] == replace(expected, num_epochs=1)
+        elif name != "finetune":
+            assert configs[name] == expected
+    assert configs["finetune"] == capstone.finetune_baseline(full) == finetune.Config(num_epochs=1)
+    assert capstone.table_configs(quick) == {"finetune": capstone.finetune_baseline(quick)}

@@ -25,7 +25,7 @@ from ..compare import (
 from ..compare.run import measure_retraining, splits_for, zoo_spec
 from ..compare.scoring import EvalSets, Outputs, score
 from ..config import Profile
-from ..methods import finetune
+from ..methods import finetune, registry
 from ..metrics import Band, pareto_front, retrained_band, tug_of_war
 from .base import (
     Condition,
@@ -41,17 +41,35 @@ from .base import (
 
 FORGET = 6  # class forgetting: every training image of this digit
 FORGET_FRACTION = 0.1  # random forgetting: this share of the training set, every class mixed
-SEEDS = {"quick": 2, "full": 5}  # training seeds per profile (two or more give a band)
+SEEDS = {"quick": 2, "full": 3}  # training seeds per profile (two or more give a band)
 # the methods each scenario's table runs: a few fast ones on a 2-core CPU; None = every registered method
 METHODS: dict[str, dict[str, tuple[str, ...] | None]] = {
     "quick": {"class": ("relabel", "gradient_ascent", "finetune"), "random": ("gradient_ascent", "finetune")},
     "full": {"class": None, "random": None},
 }
+# The full tables run every registered method over SEEDS["full"] seeds on the full-size models (the whole training
+# set) within the hour a 2-core CPU gets (benchmarks/bench_compare.py --pair-cost measures a pair's cost): each
+# method at its CPU-sized (quick) config, with one pass over the training data where that config makes several
+ONE_PASS = ("distill", "prune", "l1_sparse", "random_labels")
+BASELINE_EPOCHS = 1  # Q3's fine-tuning baseline: one pass over the retain set, in both profiles
 
 
 def finetune_baseline(profile: Profile) -> finetune.Config:
-    """Q3's baseline: fine-tuning on the retain set for the profile's fine-tuning epochs (1 quick, 3 full)."""
-    return replace(for_profile(finetune.CONFIGS, profile), num_epochs=profile.finetune_epochs)
+    """Q3's baseline: fine-tuning on the retain set for :data:`BASELINE_EPOCHS` at the method's learning rate."""
+    return replace(for_profile(finetune.CONFIGS, profile), num_epochs=BASELINE_EPOCHS)
+
+
+def table_configs(profile: Profile) -> dict[str, object]:
+    """Each method's config in the tables: the profile's own (by name) in the quick profile; in the full one, the
+    quick config (one epoch for the :data:`ONE_PASS` methods); fine-tuning as Q3's baseline in both."""
+    baseline = {"finetune": finetune_baseline(profile)}
+    if profile.name == "quick":
+        return baseline
+    configs: dict[str, object] = {}
+    for name, spec in registry.METHODS.items():
+        quick = spec.module.CONFIGS["quick"]
+        configs[name] = replace(quick, num_epochs=1) if name in ONE_PASS else quick
+    return configs | baseline
 
 
 ENTROPY_STANDARD_ERRORS = 2  # the forget set's mean output entropy: two standard errors of its mean (as an accuracy)
@@ -136,10 +154,18 @@ def zoo_specs(profile: Profile) -> list[zoo.TrainSpec]:
 
 
 def plan(profile: Profile) -> str:
-    """The profile's seeds and each table's methods, in words."""
+    """The profile's seeds and each table's methods and their configs, in words."""
     methods = for_profile(METHODS, profile)
     chosen = "; ".join(f"{s}: {', '.join(methods[s]) if methods[s] else 'every registered method'}" for s in SCENARIOS)
-    return f"profile {profile.name}, seeds 0-{for_profile(SEEDS, profile) - 1}; methods per table: {chosen}"
+    configs = (
+        f"each method at its quick config ({', '.join(ONE_PASS)}: one epoch)"
+        if profile.name != "quick"
+        else "each method at its quick config"
+    )
+    return (
+        f"profile {profile.name}, seeds 0-{for_profile(SEEDS, profile) - 1}; methods per table: {chosen}; {configs}, "
+        f"fine-tuning for {BASELINE_EPOCHS} epoch (Q3's baseline)"
+    )
 
 
 def time_retraining(profile: Profile, device: torch.device) -> float:
@@ -170,7 +196,7 @@ def table(scenario: str, profile: Profile, retrain_seconds: float, device: torch
         methods=for_profile(METHODS, profile)[scenario],
         seeds=for_profile(SEEDS, profile),
         profile=profile,
-        configs={"finetune": finetune_baseline(profile)},
+        configs=table_configs(profile),
         retrain_seconds=retrain_seconds,
         retrain_seconds_source="timed once in this notebook",
         device=device,
