@@ -105,6 +105,27 @@ def test_the_budget_is_images_per_class_times_steps():
     assert reference.images_per_class * reference.steps <= budget  # the lesson's own run fits its budget
 
 
+@pytest.mark.parametrize("name", ["quick", "full"])
+def test_each_profiles_own_run_fits_its_budget_and_its_curve_fits_its_images(name):
+    profile = SimpleNamespace(name=name)
+    reference, sizes = lesson.inversion_config(profile), lesson.SIZES[name]
+    work = reference.images_per_class * reference.steps
+    assert work <= lesson.BUDGETS[name].image_steps  # the lesson's own run is one answer within the budget
+    assert max(sizes.curve_counts) <= reference.images_per_class  # nested subsets of the images dreamed
+    assert sizes.demo_images_per_class * sizes.demo_steps < work  # the demo only measures the speed
+
+
+def test_the_student_is_set_against_the_cs772_report():
+    synthetic = SynthesisResult(TensorData(torch.zeros(9, 1, 28, 28), torch.arange(1, 10)), 90.0, 1.0)
+    student = UnlearningReport(0.0, 0.9876, 0.9, [0.0] + [0.99] * 9)
+    lines = lesson.against_the_report(InversionConfig(images_per_class=250), synthetic, student).splitlines()
+    assert lines == [
+        "here: 250 images per class gave 98.76 % retain accuracy and 0.00 % forget accuracy (1.5 min of synthesis)",
+        lesson.CS772,
+    ]
+    assert "6,000 per class" in lesson.CS772 and "7-8 h" in lesson.CS772
+
+
 def test_the_demo_is_small_and_the_brief_states_targets_and_budget():
     quick = SimpleNamespace(name="quick")
     demo_config = lesson.demo_settings(quick)

@@ -48,7 +48,8 @@ class Bars:
     max_forget: float  # forget-class accuracy, at most
 
 
-BARS = {"quick": Bars(0.95, 0.01), "full": Bars(0.97, 0.01)}
+# full: the retain accuracy the issue asks of a zero-shot student, on this course's CPU budget
+BARS = {"quick": Bars(0.95, 0.01), "full": Bars(0.985, 0.01)}
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ class Budget:
     image_steps: int  # images_per_class x steps, at most (synthesis time grows with both)
 
 
-# quick: the lesson's own run (50 images x 100 steps) fits exactly; full: the full profile's 6,000 x 200
-BUDGETS = {"quick": Budget(5_000), "full": Budget(1_200_000)}
+# quick: the lesson's own run (50 images x 100 steps) fits exactly; full: the lesson's own run (250 x 100) and a
+# fifth more, minutes of synthesis on a 2-core CPU
+BUDGETS = {"quick": Budget(5_000), "full": Budget(30_000)}
 
 
 def budget_conditions(config: InversionConfig, profile: Profile) -> list[Condition]:
@@ -133,7 +135,7 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(demo_images_per_class=10, demo_steps=50, curve_counts=(5, 15, 50)),
-    "full": Sizes(demo_images_per_class=100, demo_steps=100, curve_counts=(10, 100, 1000, 6000)),
+    "full": Sizes(demo_images_per_class=20, demo_steps=100, curve_counts=(10, 50, 250)),
 }
 
 
@@ -297,6 +299,19 @@ def student_text(
         f"{report_table(table)}\nzero-shot unlearning took {seconds:.0f} s: synthesis {synthetic.seconds:.0f} s, "
         f"student {history.seconds:.0f} s; retraining took {gold.seconds:.0f} s with the real data "
         f"({seconds / gold.seconds:.1f} x retraining's time)"
+    )
+
+
+# The CS772 course project report's DeepInversion runs (images per class: retain accuracy, synthesis time)
+CS772 = "the CS772 report: 100 images per class gave 40-50 % retain accuracy (7 min), 6,000 per class 80-85 % (7-8 h)"
+
+
+def against_the_report(config: InversionConfig, synthetic: SynthesisResult, student: UnlearningReport) -> str:
+    """The lesson's images per class, synthesis time and student next to the CS772 report's."""
+    return (
+        f"here: {config.images_per_class:,} images per class gave {100 * student.retain_acc:.2f} % retain accuracy "
+        f"and {100 * student.forget_acc:.2f} % forget accuracy ({synthetic.seconds / 60:.1f} min of synthesis)\n"
+        f"{CS772}"
     )
 
 
