@@ -100,8 +100,17 @@ def _model(seed: int) -> torch.nn.Module:
     return build_model("mlp").eval()
 
 
+@pytest.fixture()
+def own_cache(tmp_path, monkeypatch):
+    """A cache of the test's own: the (method, seed) checkpoints of a run on untrained models stay out of the
+    shared one (these tests load no zoo model)."""
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path))
+    monkeypatch.delenv("UNLEARNLAB_RESUME", raising=False)
+    return tmp_path
+
+
 @pytest.fixture(scope="module")
-def tiny_run(mnist_train, mnist_test):
+def tiny_run(mnist_train, mnist_test, tmp_path_factory):
     splits = class_splits((6,), train=mnist_train.subset(slice(0, 600)), test=mnist_test.subset(slice(0, 400)))
     setups = [C.SeedSetup(s, _model(100 + s), _model(200 + s), splits) for s in (0, 1)]
     retrained = {s.seed: s.retrained for s in setups}
@@ -123,16 +132,19 @@ def tiny_run(mnist_train, mnist_test):
         )
         for name, fn in (("perfect", perfect), ("flaky", flaky), ("broken", broken))
     }
-    result = C.run_compare(
-        setups,
-        methods,
-        scenario="class",
-        forget="class 6",
-        retrain_seconds=8.0,
-        ain=False,
-        profile=QUICK,
-        device=torch.device("cpu"),
-    )
+    with pytest.MonkeyPatch.context() as patch:  # the checkpoints go to a cache of this module's own
+        patch.setenv("UNLEARNLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("UNLEARNLAB_RESUME", raising=False)
+        result = C.run_compare(
+            setups,
+            methods,
+            scenario="class",
+            forget="class 6",
+            retrain_seconds=8.0,
+            ain=False,
+            profile=QUICK,
+            device=torch.device("cpu"),
+        )
     return result, setups
 
 
@@ -238,7 +250,7 @@ def test_json_round_trip(tiny_run, tmp_path):
     assert paths[2].read_bytes()[:4] == b"\x89PNG"
 
 
-def test_single_seed_has_no_band(mnist_train, mnist_test):
+def test_single_seed_has_no_band(mnist_train, mnist_test, own_cache):
     splits = class_splits((6,), train=mnist_train.subset(slice(0, 300)), test=mnist_test.subset(slice(0, 200)))
     result = C.run_compare(
         [C.SeedSetup(0, _model(1), _model(2), splits)],
@@ -254,7 +266,7 @@ def test_single_seed_has_no_band(mnist_train, mnist_test):
     assert "One seed: no noise band" in result.markdown()
 
 
-def test_a_method_gets_what_the_setup_stored_and_is_skipped_without_it(mnist_train, mnist_test):
+def test_a_method_gets_what_the_setup_stored_and_is_skipped_without_it(mnist_train, mnist_test, own_cache):
     splits = class_splits((6,), train=mnist_train.subset(slice(0, 300)), test=mnist_test.subset(slice(0, 200)))
     original = _model(1)
     step = {name: torch.full_like(p, 1e-3) for name, p in original.named_parameters()}
@@ -469,3 +481,28 @@ def test_capstone_full_tables_run_every_method_over_three_seeds_at_cpu_sized_con
             assert configs[name] == expected
     assert configs["finetune"] == capstone.finetune_baseline(full) == finetune.Config(num_epochs=1)
     assert capstone.table_configs(quick) == {"finetune": capstone.finetune_baseline(quick)}
+
+
+def test_a_cache_that_cannot_be_written_costs_the_resuming_not_the_run(mnist_train, mnist_test, monkeypatch, own_cache):
+    splits = class_splits((6,), train=mnist_train.subset(slice(0, 300)), test=mnist_test.subset(slice(0, 200)))
+
+    def same(model, splits, config="quick", *, device="cpu", seed=0):
+        return UnlearningResult(clone(model), Cost(seconds=1.0))
+
+    def refuse(self, state):
+        raise PermissionError("read-only file system")
+
+    method = SimpleNamespace(name="same", family="test", module=SimpleNamespace(unlearn=same), extra_inputs=())
+    monkeypatch.setattr(R.Checkpoint, "save", refuse)
+    with pytest.warns(UserWarning, match="cannot save its checkpoint .*read-only file system"):
+        result = C.run_compare(
+            [C.SeedSetup(0, _model(1), _model(2), splits)],
+            {"same": method},
+            scenario="class",
+            forget="class 6",
+            retrain_seconds=1.0,
+            ain=False,
+            profile=QUICK,
+            device=torch.device("cpu"),
+        )
+    assert result.row("same").seeds == [0] and result.resumed == 0
