@@ -360,6 +360,15 @@ def test_a_run_resumes_from_the_state_before_a_lost_one_and_its_bar_starts_there
     assert saved.load()["run"]["finished"] and saved.path.is_file()
 
 
+def test_a_cache_that_cannot_be_written_runs_without_saving(small_train, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "file" / "cache"))  # as read-only as a folder gets for root
+    splits = class_splits((0,), train=small_train, test=small_train)
+    config = replace(CONFIGS["quick"], num_iterations=2, batch_size=8, student_steps=1, generator_width=8)
+    result = unlearn(build_model("cnn_bn").eval(), splits, replace(config, gate_threshold=0.5, check_every=1))
+    assert [c.iteration for c in result.checkpoints] == [1, 2]
+
+
 # A tiny GKT run in its own process: a seeded random teacher, random probes, a monitor that records what it saw and
 # sleeps, so that the run outlives its first checkpoint. It runs twice (the second call must return the saved result
 # at once) and saves the first result, the monitor's calls and the second result's iterations to argv[1].
