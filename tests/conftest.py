@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MNIST files (from $UNLEARNLAB_DATA), loaded once per test session."""
+"""Shared fixtures: the real MNIST files (from $UNLEARNLAB_DATA), loaded once per test session, and the tiny
+course (tests/tiny_course.py) the grading tests build in a temporary folder."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import os
 from pathlib import Path
 
 import pytest
+import tiny_course
 
 from unlearnlab import zoo
 from unlearnlab.config import Profile, resolve
+from unlearnlab.course import build as B
+from unlearnlab.course import notebooks as nbs
 from unlearnlab.course import referee
 from unlearnlab.data import TensorData, load_mnist
+from unlearnlab.lessons.catalog import LESSONS
 from unlearnlab.training import pick_device
 
 # a profile small enough for unit tests: a few hundred images, one epoch
@@ -63,3 +68,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run whole-notebook tests, then the grader's end-to-end tests, then the unit tests (order kept within each)."""
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0].rsplit("/", 1)[-1], len(rank)))
+
+
+@pytest.fixture()
+def course(tmp_path: Path) -> Path:
+    """A course folder with the tiny solution and its exercise (submissions go to its ``submissions/``)."""
+    (tmp_path / "solutions").mkdir()
+    nbs.write(tiny_course.tiny_solution(), tmp_path / "solutions" / "99_tiny.ipynb")
+    B.build(tmp_path / "solutions", tmp_path / "exercises")
+    return tmp_path
+
+
+def _submission(course: Path, name: str, edit) -> Path:
+    """The tiny solution with ``edit(cells_by_id, nb)`` applied, saved as ``submissions/<name>.ipynb``."""
+    nb = nbs.read(course / "solutions" / "99_tiny.ipynb")
+    edit({c.id: c for c in nb.cells}, nb)
+    path = course / "submissions" / f"{name}.ipynb"
+    nbs.write(nb, path)
+    return path
+
+
+@pytest.fixture()
+def refereed(monkeypatch):
+    """A referee for the tiny notebook's function question, as the course's notebooks have: registered here and,
+    through Dask's worker preload, in every grading worker the test starts."""
+    import dask
+    import distributed  # noqa: F401  (its config defaults load first: leaving the block below must keep them)
+
+    monkeypatch.setitem(LESSONS, tiny_course.NAME, tiny_course.LESSON)
+    with dask.config.set({"distributed.worker.preload": [tiny_course.__file__]}):
+        yield tiny_course.__file__

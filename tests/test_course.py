@@ -11,7 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from conftest import _submission
+from nbformat.v4 import new_code_cell
+from tiny_course import tiny_solution
 
 from unlearnlab import config, zoo
 from unlearnlab.config import recorded_runs, resolve
@@ -25,73 +27,9 @@ from unlearnlab.course.run import run_all
 from unlearnlab.course.sandbox import bwrap_works
 from unlearnlab.lessons import capstone
 from unlearnlab.lessons.amnesiac import ledger_runs
-from unlearnlab.lessons.base import FunctionQuestion, Lesson
-from unlearnlab.lessons.catalog import LESSONS
 from unlearnlab.lessons.mia_pruning import memorising_specs
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _answer(q, source):
-    cell = new_code_cell(source)
-    cell.id = f"{q}-answer"
-    cell.metadata["nbgrader"] = {
-        "grade": False,
-        "grade_id": f"{q}_answer",
-        "locked": False,
-        "schema_version": 3,
-        "solution": True,
-        "task": False,
-    }
-    return cell
-
-
-def _check(q, points, source):
-    cell = new_code_cell(source)
-    cell.id = f"{q}-check"
-    cell.metadata["nbgrader"] = {
-        "grade": True,
-        "grade_id": q,
-        "locked": True,
-        "points": points,
-        "schema_version": 3,
-        "solution": False,
-        "task": False,
-    }
-    return cell
-
-
-def tiny_solution():
-    """A two-question solution notebook: a function question (q1) and a value question (q2)."""
-    params = new_code_cell('PROFILE = "auto"\nSEED = 0\nDEVICE = "auto"')
-    params.id, params.metadata["tags"] = "parameters", ["parameters"]
-    intro = new_markdown_cell("# 99 · tiny")
-    intro.id = "intro"
-    setup = new_code_cell("from unlearnlab.grading import check\nfrom unlearnlab import record")
-    setup.id = "setup"
-    rec = new_code_cell("record(answer=double(21))")
-    rec.id = "record"
-    cells = [
-        intro,
-        params,
-        setup,
-        _answer("q1", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"),
-        _check("q1", 2, 'check("Q1 double", 2, ("double(3) is 6", lambda: double(3) == 6))'),
-        _answer("q2", "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION"),
-        _check("q2", 3, 'check("Q2 answer", 3, ("answer is 42", lambda: answer == 42))'),
-        rec,
-    ]
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    return nb
-
-
-@pytest.fixture()
-def course(tmp_path):
-    (tmp_path / "solutions").mkdir()
-    nbs.write(tiny_solution(), tmp_path / "solutions" / "99_tiny.ipynb")
-    B.build(tmp_path / "solutions", tmp_path / "exercises")
-    return tmp_path
 
 
 def test_strip_solution_keeps_indentation_and_rejects_broken_markers():
@@ -179,25 +117,6 @@ def test_reason_extracts_fail_lines_errors_and_timeouts():
     assert G._reason("Timeout of 5 seconds exceeded executing cell") == "timed out"
 
 
-def _submission(course, name, edit):
-    nb = nbs.read(course / "solutions" / "99_tiny.ipynb")
-    edit({c.id: c for c in nb.cells}, nb)
-    path = course / "submissions" / f"{name}.ipynb"
-    nbs.write(nb, path)
-    return path
-
-
-@pytest.fixture()
-def refereed(monkeypatch):
-    """A referee for the tiny notebook's function question, as the course's notebooks have."""
-
-    def cases(gen):
-        return [{"args": [int(torch.randint(-1000, 1000, (1,), generator=gen))]} for _ in range(3)]
-
-    question = FunctionQuestion("double", cases, lambda x: 2 * x)
-    monkeypatch.setitem(LESSONS, "99_tiny", Lesson("99_tiny", {"q1": question}))
-
-
 ATTACKS = {  # answer to q1 (q2 is answered correctly unless said otherwise): a hostile or broken student
     "wrong_q1": "def double(x):\n    return x + 2",
     "endless": "while True:\n    pass",
@@ -266,7 +185,7 @@ def test_grading_end_to_end_and_every_attack_earns_nothing(course, refereed):
     steer = nbformat.v4.new_notebook(metadata={"unlearnlab": {"exercise": "../solutions/99_tiny"}})
     nbs.write(steer, subs / "99_steer.ipynb")
     (subs / "99_corrupt.ipynb").write_text("{ not json")
-    rows = {r.submission: r for r in G.grade_all([subs], exercises=course / "exercises", timeout=10, jobs=2)}
+    rows = {r.submission: r for r in G.grade_all([subs], exercises=course / "exercises", timeout=20, jobs=2)}
 
     assert rows["99_perfect"].points == {"q1": 2, "q2": 3} and rows["99_perfect"].flags == []
     assert rows["99_debug_print"].points == {"q1": 2, "q2": 3}, rows["99_debug_print"].feedback

@@ -89,22 +89,29 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """Grade submissions into a folder the TA names; exit 1 when any submission could not be graded."""
+    from .course.engine import LOCAL, EngineError
     from .course.grade import grade_all, write_csv
     from .course.sandbox import NO_SANDBOX_WARNING, bwrap_works
 
     if not args.out and not args.csv:
         print("name an output folder with --out DIR (grades.csv is written there)", file=sys.stderr)
         return 2
-    if not bwrap_works():
+    if args.scheduler == LOCAL and not bwrap_works():
         print(f"WARNING: {NO_SANDBOX_WARNING}", file=sys.stderr)
     csv_path = Path(args.csv) if args.csv else Path(args.out) / "grades.csv"
-    rows = grade_all(
-        [Path(p) for p in args.submissions],
-        timeout=args.timeout,
-        jobs=args.jobs,
-        exercise=Path(args.exercise) if args.exercise else None,
-        hidden=(csv_path.resolve().parent,),
-    )
+    try:
+        rows = grade_all(
+            [Path(p) for p in args.submissions],
+            timeout=args.timeout,
+            jobs=args.jobs,
+            exercise=Path(args.exercise) if args.exercise else None,
+            hidden=(csv_path.resolve().parent,),
+            scheduler=args.scheduler,
+            on_row=lambda finished: write_csv(finished, csv_path),  # the CSV grows as submissions finish
+        )
+    except EngineError as err:
+        print(f"grading did not start: {err}", file=sys.stderr)
+        return 2
     write_csv(rows, csv_path)
     for row in rows:
         flags = f" [review: {', '.join(row.flags)}]" if row.flags else ""
@@ -192,7 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", help="output folder for grades.csv (required unless --csv is given)")
     grade.add_argument("--csv", help="output CSV path (default: OUT/grades.csv)")
     grade.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell (default: 300)")
-    grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: cores / 2)")
+    grade.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="local scheduler: worker processes, one submission each (default: cores / 2)",
+    )
+    grade.add_argument(
+        "--scheduler",
+        default="local",
+        help="'local' (a Dask cluster of --jobs processes here) or a Dask scheduler's address, tcp://host:8786",
+    )
     grade.add_argument("--exercise", help="the exercise notebook (default: from the submission)")
     grade.set_defaults(func=cmd_grade)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 import re
 import secrets
 import shutil
@@ -24,18 +23,20 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from nbformat import NotebookNode
 
+from ..files import atomic_write
 from ..grading import ARTEFACTS_ENV
 from ..lessons import answers
 from . import notebooks as nbs
 from . import referee
-from .sandbox import Sandbox, default_hidden, default_readable, minimal_env, run_group
+from .engine import LOCAL, check_workers, cluster, run_tasks
+from .sandbox import Sandbox, bwrap_works, default_hidden, default_readable, minimal_env, run_group
 
 KERNEL = "unlearnlab-sandbox"
 PROBE_TIMEOUT = 120  # seconds for one function question's answer cell and its calls
@@ -400,24 +401,57 @@ def grade_all(
     jobs: int | None = None,
     exercise: Path | None = None,
     hidden: tuple[Path, ...] = (),
+    scheduler: str = LOCAL,
+    on_row: Callable[[list[GradeRow]], object] = lambda rows: None,
 ) -> list[GradeRow]:
-    """Warm the model cache for the exercises the submissions answer (only those), then grade every submission,
-    ``jobs`` at a time (default: half the cores)."""
+    """Warm the model cache for the exercises the submissions answer (only those), then grade every submission as
+    one task on the Dask cluster ``scheduler`` (:mod:`.engine`; ``local``: ``jobs`` worker processes here).
+
+    ``on_row(finished)`` gets the rows finished so far (in submission order) as each task ends; the rows come back
+    in submission order."""
     exercises = exercises or nbs.course_root() / "exercises"
     files = submissions_in(paths)
     stems = sorted({exercise.stem} if exercise else exercises_answered(files, exercises))
     print(f"preparing the data and the cached models of {', '.join(stems) or 'no exercise'}", file=sys.stderr)
     referee.warm_cache(stems, echo=lambda line: print(line, file=sys.stderr, flush=True))
-    jobs = jobs or max(1, (os.cpu_count() or 2) // 2)
     hidden = (*hidden, *(p.resolve() for p in paths))
-    rows: dict[Path, GradeRow] = {}
+    finished: dict[int, GradeRow] = {}
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_one, p, exercises, timeout, exercise, hidden): p for p in files}
-        for future in as_completed(futures):
-            rows[futures[future]] = row = future.result()
-            print(progress_line(row, len(rows), len(files), time.perf_counter() - start), file=sys.stderr, flush=True)
-    return [rows[p] for p in files]
+
+    def report(index: int, row: GradeRow) -> None:
+        finished[index] = row
+        print(progress_line(row, len(finished), len(files), time.perf_counter() - start), file=sys.stderr, flush=True)
+        on_row([finished[k] for k in sorted(finished)])
+
+    with cluster(scheduler, jobs) as client:
+        check_workers(client, sandbox=scheduler != LOCAL or bwrap_works())
+        shipped = [(p.name, _read_bytes(p)) for p in files]
+        return run_tasks(client, grade_shipped, shipped, exercises, timeout, exercise, hidden, on_result=report)
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def grade_shipped(
+    submission: tuple[str, bytes | None],
+    exercises: Path,
+    timeout: int,
+    exercise: Path | None = None,
+    hidden: tuple[Path, ...] = (),
+) -> GradeRow:
+    """:func:`grade_one` on a submission shipped as (file name, content): the task a worker runs. The file is
+    written to the worker's own throw-away folder, so workers need no access to the TA's submissions folder."""
+    name, content = submission
+    if content is None:
+        return GradeRow(Path(name).stem, "?", feedback=[f"{name} could not be read"], graded=False)
+    with tempfile.TemporaryDirectory(prefix="unlearnlab-submission-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(content)
+        return grade_one(path, exercises, timeout, exercise, hidden)
 
 
 def progress_line(row: GradeRow, done: int, total: int, elapsed: float) -> str:
@@ -429,29 +463,23 @@ def progress_line(row: GradeRow, done: int, total: int, elapsed: float) -> str:
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> None:
-    """One row per submission: points per question, total, maximum, feedback and review flags."""
-    exercises = sorted({r.exercise for r in rows if r.exercise != "?"})
-    prefix = len(exercises) > 1
+    """One row per submission: points per question, total, maximum, feedback and review flags. Written atomically,
+    so a TA opening it while grading goes on sees the rows finished so far, never half a file."""
+    prefix = len({r.exercise for r in rows if r.exercise != "?"}) > 1
 
     def column(row: GradeRow, grade_id: str) -> str:
         return f"{row.exercise[:2]}.{grade_id}" if prefix else grade_id
 
     columns = list(dict.fromkeys(column(r, q) for r in rows for q in r.max_points))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["submission", "exercise", *columns, "total", "max", "feedback", "flags"])
-        for r in rows:
-            earned = {column(r, q): p for q, p in r.points.items()}
-            cells = [earned.get(c, "") for c in columns]
-            writer.writerow(
-                [
-                    r.submission,
-                    r.exercise,
-                    *cells,
-                    r.total,
-                    sum(r.max_points.values()),
-                    " | ".join(r.feedback),
-                    " ".join(r.flags),
-                ]
-            )
+    header = ["submission", "exercise", *columns, "total", "max", "feedback", "flags"]
+    lines = [header]
+    for r in rows:
+        earned = {column(r, q): p for q, p in r.points.items()}
+        total = [r.total, sum(r.max_points.values()), " | ".join(r.feedback), " ".join(r.flags)]
+        lines.append([r.submission, r.exercise, *(earned.get(c, "") for c in columns), *total])
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(lines)
+
+    atomic_write(path, write)
