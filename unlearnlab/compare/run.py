@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
@@ -145,14 +144,6 @@ def run_pair(
         return PairResult(error=_error_text(err))
 
 
-def save_pair(checkpoint: Checkpoint, pair: PairResult) -> None:
-    """Checkpoint a finished pair; a cache that cannot be written costs the resuming, not the run (a warning)."""
-    try:
-        checkpoint.save(pair.state())
-    except OSError as err:
-        warnings.warn(f"compare cannot save its checkpoint ({err}): this run will not resume", stacklevel=2)
-
-
 def run_compare(
     setups: Sequence[SeedSetup],
     methods: Mapping[str, MethodSpec],
@@ -212,7 +203,7 @@ def run_compare(
                 pair, resumed = PairResult.from_state(saved), resumed + 1
             else:
                 pair = run_pair(spec, setup, config, scorer, device)
-                save_pair(checkpoint, pair)
+                checkpoint.save(pair.state())
             if pair.scores is not None:
                 scores[name][setup.seed] = pair.scores
             elif pair.error:

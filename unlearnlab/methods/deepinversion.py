@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -196,14 +195,7 @@ def _save(checkpoint: Checkpoint | None, run: _Progress) -> Checkpoint | None:
     """Save ``run`` to ``checkpoint``; a cache that cannot be written (the grading sandbox) means no checkpoints."""
     if checkpoint is None:
         return None
-    try:
-        checkpoint.save(run.state())
-    except OSError as err:
-        warnings.warn(
-            f"DeepInversion runs without checkpoints: {checkpoint.path.parent} cannot be written ({err})", stacklevel=3
-        )
-        return None
-    return checkpoint
+    return checkpoint if checkpoint.save(run.state()) else None
 
 
 def synthesize(

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -571,20 +570,10 @@ def saved_run(
     )
 
 
-def _writable(saved: resume.Checkpoint) -> bool:
-    """Whether the cache can hold the run's saved states: a read-only cache (the grading sandbox's) cannot, and
-    the run then goes on without them."""
-    folder = saved.path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK | os.X_OK)
-
-
-def _save(saved: resume.Checkpoint, nets: _Networks, rng: torch.Generator, run: _Run, seconds: dict) -> None:
-    """Save everything the rest of the run depends on, and what its result reports."""
-    saved.save(
+def _save(saved: resume.Checkpoint, nets: _Networks, rng: torch.Generator, run: _Run, seconds: dict) -> bool:
+    """Save everything the rest of the run depends on, and what its result reports; False where the cache cannot
+    be written (the grading sandbox's): the run goes on without saving."""
+    return saved.save(
         {
             "student": nets.student.state_dict(),
             "generator": nets.generator.state_dict(),
@@ -654,7 +643,7 @@ def unlearn(
         rng = make_rng(seed)  # the generator's input noise
         saved = saved_run(model, config, forget, seed, probes, monitor, device)
         state = saved.load() if saved is not None else None
-        saving = saved is not None and _writable(saved)
+        saving = saved is not None
         run, before = _Run(StoppingRule(config.min_iterations, config.max_probe_rate)), {"total": 0.0}
         if state is not None:
             run, before = _restore(state, nets, rng)
@@ -690,7 +679,7 @@ def unlearn(
                 run.finished = stop or iteration == last
                 if saving:
                     so_far = before["total"] + time.perf_counter() - start
-                    _save(saved, nets, rng, run, {"total": so_far, "phases": dict(clock.seconds)})
+                    saving = _save(saved, nets, rng, run, {"total": so_far, "phases": dict(clock.seconds)})
                 if stop:
                     break
         student = nets.student.eval()
