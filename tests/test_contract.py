@@ -34,6 +34,15 @@ TINY = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_cache(tmp_path_factory):
+    """A cache of this module's own: the checkpoints of runs on untrained models (GKT, DeepInversion, compare's
+    pairs) and the tiny ledger runs stay out of the shared cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("UNLEARNLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def tiny(mnist_train) -> dict[str, Splits]:
     """Six training and six test images per class: class forgetting of 6, and random forgetting of 10 %."""
