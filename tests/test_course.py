@@ -442,3 +442,30 @@ def test_the_grader_prints_a_line_per_submission_with_the_time_left():
     assert G.progress_line(row, 3, 4, 30.0).endswith("(30 s in all; about 10 s left)")
     broken = G.GradeRow("99_x", "?", graded=False)
     assert G.progress_line(broken, 4, 4, 30.0) == "[4/4] 99_x: not graded (30 s in all; done)"
+
+
+@pytest.mark.parametrize(
+    "stem, steps",
+    [
+        ("04_zero_shot", ["unlearnlab.methods.gkt.pseudo_batch", "unlearnlab.methods.deepinversion._optimise_batch"]),
+        (
+            "05_deepinversion",
+            ["unlearnlab.methods.zero_shot_student.fit", "unlearnlab.methods.deepinversion._optimise_batch"],
+        ),
+        ("07_amnesiac", ["unlearnlab.methods.ledger.fit"]),
+        ("08_capstone", ["unlearnlab.compare.run.run_pair"]),
+    ],
+)
+def test_a_warm_cache_serves_the_lessons_long_work_without_training_again(stem, steps, monkeypatch):
+    """After the grader's warm-up, the lesson's studies (what every run of the notebook and every submission
+    repeats) load from the cache: the training steps they would take are never called."""
+    lesson = R.find(stem)
+    profile, device = resolve("quick"), torch.device("cpu")
+    R.warm_cache([stem], profile, device)  # the session's warm-up did this already: the cache answers at once
+
+    def trains(*args, **kwargs):
+        raise AssertionError("the warm cache should have served this")
+
+    for step in steps:
+        monkeypatch.setattr(step, trains)
+    lesson.warm(profile, device)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from unlearnlab.data import TensorData, class_splits
+from unlearnlab.methods import zero_shot_student
 from unlearnlab.methods.base import pick_config
 from unlearnlab.methods.deepinversion import (
     CONFIGS,
@@ -142,6 +143,33 @@ def test_student_refuses_synthetic_images_of_the_forget_class():
     data = TensorData(torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]))
     with pytest.raises(ValueError, match="drop them first"):
         train_student(teacher, data, [0], StudentConfig(num_epochs=1), device="cpu")
+
+
+def test_a_trained_student_is_saved_and_only_the_same_inputs_load_it(monkeypatch):
+    torch.manual_seed(0)
+    teacher = build_model("cnn_bn").eval()
+    data = TensorData(torch.randn(8, 1, 28, 28), torch.tensor([1, 2] * 4))
+    config = StudentConfig(num_epochs=2, batch_size=4)
+    student, history = train_student(teacher, data, [0], config, "cpu", seed=0)
+
+    def trains(*args, **kwargs):
+        raise RuntimeError("trained again")
+
+    monkeypatch.setattr(zero_shot_student, "fit", trains)
+    loaded, loaded_history = train_student(teacher, data, [0], config, "cpu", seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), loaded.state_dict().values()))
+    assert loaded_history == history and not loaded.training
+    for other in (
+        lambda: train_student(teacher, data, [0], config, "cpu", seed=1),
+        lambda: train_student(teacher, TensorData(data.X + 1, data.y), [0], config, "cpu", seed=0),
+        lambda: train_student(teacher, data, [0], replace(config, num_epochs=3), "cpu", seed=0),
+        lambda: train_student(teacher, data, [0], config, "cpu", seed=None),  # no seed: nothing to repeat
+    ):
+        with pytest.raises(RuntimeError, match="trained again"):
+            other()
+    monkeypatch.setenv("UNLEARNLAB_RESUME", "0")
+    with pytest.raises(RuntimeError, match="trained again"):
+        train_student(teacher, data, [0], config, "cpu", seed=0)
 
 
 def test_deepinversion_unlearn_smoke(mnist_train, mnist_test):

@@ -19,7 +19,9 @@ from unlearnlab.training import History
 from unlearnlab.zoo import ZooEntry
 
 
-def test_learning_curve_trains_one_student_per_count_with_the_same_step_budget(mnist_test):
+def test_learning_curve_trains_one_student_per_count_with_the_same_step_budget(mnist_test, tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNLAB_CACHE", str(tmp_path))
+    monkeypatch.setenv("UNLEARNLAB_RESUME", "0")  # each student below is trained again, not loaded
     torch.manual_seed(0)
     teacher = build_model("cnn_bn").eval()
     synthetic = TensorData(torch.randn(8, 1, 28, 28), torch.tensor([1, 2] * 4))  # 4 images of classes 1 and 2

@@ -49,6 +49,14 @@ def weights_digest(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def tensors_digest(*tensors: torch.Tensor) -> str:
+    """A hash of the tensors' values, in order, for the key of an entry computed from them (e.g. images)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def entry_path(folder: str, name: str) -> Path:
     """Where the entry ``name`` of the cache's ``folder`` lives: ``<cache_dir()>/<folder>/<name>.pt``."""
     return cache_dir() / folder / f"{name}.pt"

@@ -23,7 +23,6 @@ it). The result counts the pairs it resumed (``CompareResult.resumed``); ``UNLEA
 
 from __future__ import annotations
 
-import hashlib
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,7 @@ import torch
 from torch import nn
 
 from .. import zoo
-from ..cache import key, weights_digest
+from ..cache import key, tensors_digest, weights_digest
 from ..checkpoints import Checkpoint
 from ..config import Profile, for_profile, resolve
 from ..data import Splits, class_splits, random_splits
@@ -86,11 +85,8 @@ def unlearn_seed(spec: MethodSpec, setup: SeedSetup, config: object, device: tor
 
 def data_digest(splits: Splits) -> str:
     """A hash of the splits' images and labels (forget, retain, test and held-out sets), for a checkpoint's key."""
-    digest = hashlib.sha256()
-    for data in (splits.forget, splits.retain, splits.test, splits.test_forget):
-        for tensor in (data.X, data.y):
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    sets = (splits.forget, splits.retain, splits.test, splits.test_forget)
+    return tensors_digest(*(tensor for data in sets for tensor in (data.X, data.y)))
 
 
 def _config_fields(spec: MethodSpec, config: object) -> object:

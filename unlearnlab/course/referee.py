@@ -18,11 +18,12 @@ import time
 from collections.abc import Callable
 
 import torch
+from filelock import FileLock
 from torch import nn
 
 from .. import zoo
 from ..config import Profile, resolve
-from ..data import load_dataset, load_mnist
+from ..data import cache_dir, load_dataset, load_mnist
 from ..lessons.base import Condition, FunctionQuestion, Lesson, Question, ResultQuestion
 from ..lessons.catalog import find
 from ..models import build_model
@@ -61,9 +62,10 @@ def warm_cache(
     device: str | torch.device = "auto",
     echo: Callable[[str], object] = lambda line: None,
 ) -> None:
-    """Extract the data and train (once) every model the exercises load, so no submission's clock pays for it
-    (and a sandbox with a read-only cache finds everything it needs). ``echo`` gets a line per exercise made ready,
-    with its time (seconds: a cold cache trains the models here)."""
+    """Extract the data, train (once) every model the exercises load and run their lessons' long work that does
+    not depend on an answer (``Lesson.warm``: a GKT study, syntheses, the capstone's comparisons), so no
+    submission's clock pays for it and a sandbox with a read-only cache finds everything it needs. ``echo`` gets
+    a line per exercise made ready, with its time (seconds: a cold cache trains the models here)."""
     profile, device = resolve(profile), pick_device(device)
     for train in (True, False):
         load_mnist(train=train)
@@ -74,15 +76,18 @@ def warm_cache(
 
 
 def _warm_lesson(lesson: Lesson, profile: Profile, device: torch.device) -> None:
-    """Every model ``lesson`` loads, trained once into the cache."""
+    """Every model ``lesson`` loads, trained once into the cache, then the lesson's own long work (``Lesson.warm``)."""
     for exclude in sorted(set(lesson.needs)):
         zoo.get("cnn_bn", profile, device=device, exclude_classes=exclude)
-    if lesson.warm is not None:
-        lesson.warm(profile)
     for spec in lesson.zoo_specs(profile) if lesson.zoo_specs else ():
         load_dataset(spec.dataset, train=True)
         load_dataset(spec.dataset, train=False)
         zoo.get_spec(spec, device)
+    if lesson.warm is not None:  # one process at a time: the next finds the work in the cache
+        lock = cache_dir() / "warm" / f"{lesson.stem}-{profile.name}-{device.type}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(lock):
+            lesson.warm(profile, device)
 
 
 # ----------------------------------------------------------------------------------------------------------

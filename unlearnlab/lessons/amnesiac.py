@@ -91,10 +91,9 @@ def ledger_runs(profile: Profile, device: torch.device | str = "cpu") -> dict[st
     return {name: ledger_run(setup, device) for name, setup in ledger_setups(profile).items()}
 
 
-def warm_cache(profile: Profile) -> None:
+def warm_cache(profile: Profile, device: torch.device) -> None:
     """Train and cache every ledger run the lesson loads (before grading, whose sandbox cannot write)."""
-    for setup in ledger_setups(profile).values():
-        ledger_run(setup)
+    ledger_runs(profile, device)
 
 
 def retain_sample(splits: Splits, size: int, seed: int = 0) -> Splits:

@@ -159,7 +159,9 @@ class Lesson:
     headlines: tuple[Headline, ...] = ()
     needs: tuple[tuple[int, ...], ...] = ()  # excluded-class tuples of the cnn_bn zoo models it loads
     zoo_specs: Callable[[Profile], list[zoo.TrainSpec]] | None = None  # other zoo models it loads
-    warm: Callable[[Profile], None] | None = None  # builds its other cached artefacts (e.g. a ledger run)
+    # builds, once, the cached work the notebook repeats for every run and every submission (a ledger run, a GKT
+    # study): what the grading sandbox, which cannot write the cache, then loads
+    warm: Callable[[Profile, torch.device], None] | None = None
 
     def conditions(
         self, grade_id: str, model: nn.Module, profile: Profile, device: torch.device | str = "cpu"

@@ -47,7 +47,6 @@ stopping rule that needs no real data: watch how often the student calls *probe 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections import defaultdict
@@ -61,7 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import checkpoints as resume
-from ..cache import weights_digest
+from ..cache import tensors_digest, weights_digest
 from ..data import Splits, check_classes
 from ..training import History, make_rng, progress, seeded
 from .base import Cost, UnlearningResult, clone, fresh_model, pick_config, timed
@@ -526,11 +525,6 @@ class _Run:
         return share
 
 
-def _digest(X: torch.Tensor | None) -> str:
-    """A hash of a tensor's values (``"none"`` for no tensor), for the key of a saved run."""
-    return "none" if X is None else hashlib.sha256(X.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-
-
 def saved_run(
     model: nn.Module,
     config: Config,
@@ -553,7 +547,7 @@ def saved_run(
         teacher=weights_digest(model),
         seed=str(seed),
         forget=",".join(map(str, forget)),
-        probes=_digest(probes),
+        probes="none" if probes is None else tensors_digest(probes),
         monitor=getattr(monitor, "__qualname__", "none"),
         device=device.type,
     )

@@ -9,11 +9,13 @@ the forget classes, so, like the model retrained from scratch, it cannot recogni
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
+from ..cache import tensors_digest, weights_digest
+from ..checkpoints import Checkpoint
 from ..data import Splits, TensorData, check_classes, make_loader
 from ..models import build_model
 from ..training import History, fit, make_rng, seeded
@@ -49,6 +51,34 @@ CONFIGS = {
 }
 
 
+VERSION = 1  # of the saved students: bump when the training below changes what it returns
+
+
+def saved_student(
+    teacher: nn.Module,
+    synthetic: TensorData,
+    forget_classes: tuple[int, ...],
+    config: StudentConfig,
+    device: torch.device,
+    seed: int | None,
+) -> Checkpoint | None:
+    """Where :func:`train_student` keeps the student it trained from these inputs (None for ``seed=None``: such
+    a training cannot be repeated). Keyed by the configuration, the teacher's weights, the synthetic images and
+    labels, the forget classes, the seed, the device type and :data:`VERSION`."""
+    if seed is None:
+        return None
+    return Checkpoint.of(
+        "student",
+        config,
+        VERSION,
+        teacher=weights_digest(teacher),
+        data=tensors_digest(synthetic.X, synthetic.y),
+        forget=",".join(map(str, forget_classes)),
+        seed=str(seed),
+        device=device.type,
+    )
+
+
 def train_student(
     teacher: nn.Module,
     synthetic: TensorData,
@@ -57,7 +87,10 @@ def train_student(
     device: torch.device | str = "cpu",
     seed: int | None = 0,
 ) -> tuple[nn.Module, History]:
-    """A fresh ``config.model`` distilled from ``teacher`` on jittered ``synthetic`` images: (student, history)."""
+    """A fresh ``config.model`` distilled from ``teacher`` on jittered ``synthetic`` images: (student, history).
+
+    The trained student is saved to the cache (:func:`saved_student`): the same inputs and seed load it, with
+    the history (and training time) of the run that trained it. ``UNLEARNLAB_RESUME=0`` trains afresh."""
     forget_classes = check_classes(forget_classes)
     if torch.isin(synthetic.y, torch.tensor(forget_classes)).any():
         raise ValueError(f"the synthetic set holds images of the forget classes {forget_classes}: drop them first")
@@ -68,6 +101,11 @@ def train_student(
     else:
         with seeded(seed):
             student = build_model(config.model)
+    saved = saved_student(teacher, synthetic, forget_classes, config, device, seed)
+    state = saved.load() if saved is not None else None
+    if state is not None:
+        student.load_state_dict(state["student"])
+        return student.to(device).eval(), History(**state["history"])
     rng = make_rng(seed)
 
     def step_loss(model: nn.Module, X: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
@@ -87,6 +125,8 @@ def train_student(
         lr_schedule="onecycle",
         desc="student",
     )
+    if saved is not None:  # a read-only cache (the grading sandbox's) warns and keeps nothing
+        saved.save({"student": student.state_dict(), "history": asdict(history)})
     return student, history
 
 
