@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -125,9 +126,35 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 1 if ungraded or not rows else 0
 
 
+def cmd_forgetting_quality(args: argparse.Namespace) -> int:
+    """F of every method over K models a side; write forgetting_quality.json, .md and .png."""
+    from .compare.forgetting import STUDIES, run_study
+    from .config import for_profile, resolve
+
+    try:
+        study = for_profile(STUDIES, resolve(args.profile))
+        result = run_study(
+            args.methods,
+            args.profile,
+            study=replace(study, models=args.models) if args.models else study,
+            device=args.device,
+            log=lambda text: print(text, file=sys.stderr),
+        )
+    except (KeyError, ValueError) as err:
+        print(f"compare: {err}", file=sys.stderr)
+        return 2
+    paths = result.write(args.out)
+    print(result.markdown())
+    print(f"wrote {', '.join(map(str, paths))}")
+    return 0 if result.scored() else 1
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Every method against retraining over seeds; write compare.json, compare.md and pareto.png."""
     from .compare import compare, write
+
+    if args.forgetting_quality:
+        return cmd_forgetting_quality(args)
 
     try:
         result = compare(
@@ -226,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--profile", default="quick", choices=["auto", "quick", "full"])
     cmp.add_argument("--device", default="auto", help="auto, cpu or cuda")
     cmp.add_argument("--no-ain", action="store_true", help="skip the anamnesis index (relearning probes)")
+    cmp.add_argument(
+        "--forgetting-quality",
+        action="store_true",
+        help="score forgetting quality F (NeurIPS 2023 competition) over K small models a side, random forgetting",
+    )
+    cmp.add_argument("--models", type=int, help="with --forgetting-quality: K (default: 32 quick, 256 full)")
     cmp.add_argument("--out", default="runs/compare", help="output folder (default: runs/compare)")
     cmp.set_defaults(func=cmd_compare)
     return parser

@@ -59,7 +59,8 @@ class SeedSetup:
     stored: Mapping[str, object] = field(default_factory=dict)  # recorded while training the original ("ledger")
 
 
-def _error_text(err: BaseException) -> str:
+def error_text(err: BaseException) -> str:
+    """An error as one line: its type, its message and where it was raised."""
     where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
     place = f" ({Path(where.filename).name}:{where.lineno})" if where else ""
     return f"{type(err).__name__}: {err}{place}"
@@ -89,7 +90,7 @@ def data_digest(splits: Splits) -> str:
     return tensors_digest(*(tensor for data in sets for tensor in (data.X, data.y)))
 
 
-def _config_fields(spec: MethodSpec, config: object) -> object:
+def config_fields(spec: MethodSpec, config: object) -> object:
     """The config a pair runs with, as a checkpoint key takes it: a profile's name resolved to the method's
     config where the method has one (so a changed ``CONFIGS`` entry names another checkpoint)."""
     configs = getattr(spec.module, "CONFIGS", None)
@@ -102,7 +103,7 @@ def pair_checkpoint(spec: MethodSpec, config: object, setup: SeedSetup, context:
     """The checkpoint of one (method, seed) pair: the method and its config, this seed's models and ``context``
     (profile, scenario, the splits' digest, the relearning probe's config)."""
     models = {"original": weights_digest(setup.original), "retrained": weights_digest(setup.retrained)}
-    method = {"method": spec.name, "fields": _config_fields(spec, config)}
+    method = {"method": spec.name, "fields": config_fields(spec, config)}
     return Checkpoint.of("compare", method, VERSION, seed=str(setup.seed), **models, **context)
 
 
@@ -137,7 +138,7 @@ def run_pair(
         result = unlearn_seed(spec, setup, config, device)
         return PairResult(scorer.scored(result.model, result.cost.seconds, result.cost.stored_bytes))
     except Exception as err:  # one method's failure must not lose the other rows
-        return PairResult(error=_error_text(err))
+        return PairResult(error=error_text(err))
 
 
 def run_compare(
