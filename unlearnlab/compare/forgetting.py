@@ -34,7 +34,7 @@ from scipy.stats import kendalltau
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import zoo
+from .. import metrics, zoo
 from ..cache import key, weights_digest
 from ..checkpoints import Checkpoint
 from ..config import Profile, for_profile, resolve
@@ -44,7 +44,17 @@ from ..forgetting_quality import ForgettingQuality, forgetting_quality, logit_sc
 from ..methods.registry import MethodSpec
 from ..plots import CourseFigure
 from ..training import pick_device, predict, progress
-from .run import SeedSetup, config_fields, data_digest, error_text, missing_inputs, pick_methods, splits_for, zoo_spec
+from .run import (
+    SeedSetup,
+    config_fields,
+    data_digest,
+    error_text,
+    missing_inputs,
+    pick_methods,
+    splits_for,
+    unlearn_seed,
+    zoo_spec,
+)
 
 VERSION = 1  # of the (method, seed) checkpoints: raise it when what a pair measures changes
 
@@ -208,8 +218,7 @@ def confidence(model: nn.Module, data: TensorData, device: torch.device) -> list
 
 def accuracy(model: nn.Module, data: TensorData, device: torch.device) -> float:
     """The share of ``data`` that ``model`` labels correctly."""
-    logits, labels = predict(model, make_loader(data), device)
-    return float((logits.argmax(1) == labels).float().mean())
+    return metrics.accuracy(*predict(model, make_loader(data), device))
 
 
 @dataclass(frozen=True)
@@ -258,11 +267,12 @@ def _pair(
 ) -> PairOutcome:
     """Unlearn ``original`` with ``spec`` (seed ``seed``) and measure it; an error is recorded, not raised, and a
     method that needs inputs beyond the contract (amnesiac's ledger, which the zoo does not record) is not run."""
-    reason = missing_inputs(spec, SeedSetup(seed, original, original, sets.splits))
+    setup = SeedSetup(seed, original, original, sets.splits)  # the retrained model is not an input of unlearning
+    reason = missing_inputs(spec, setup)
     if reason:
         return PairOutcome(error=f"not run: {reason}")
     try:
-        result = spec.module.unlearn(original, sets.splits, config, device=device, seed=seed)
+        result = unlearn_seed(spec, setup, config, device)
         return sets.outcome(result.model, result.cost.seconds, device)
     except Exception as err:  # one method's failure must not lose the others' rows
         return PairOutcome(error=error_text(err))
