@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import _submission
 
-from unlearnlab.course import engine as E
+from unlearnlab import engine as E
 from unlearnlab.course import grade as G
 from unlearnlab.course.sandbox import bwrap_works
 
@@ -107,7 +107,7 @@ def test_a_worker_without_the_cache_is_named_before_anything_runs(by_hand, tmp_p
     with E.cluster(by_hand.address) as client:
         by_hand.wait_for(client, 2)
         with pytest.raises(E.EngineError, match=r"worker tcp://\S+ \(\S+\) lacks the model cache .*missing"):
-            E.check_workers(client, sandbox=False)
+            E.check_workers(client)
     assert isinstance(client, Client)
 
 

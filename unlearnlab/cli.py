@@ -90,9 +90,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """Grade submissions into a folder the TA names; exit 1 when any submission could not be graded."""
-    from .course.engine import LOCAL, EngineError
     from .course.grade import grade_all, write_csv
     from .course.sandbox import NO_SANDBOX_WARNING, bwrap_works
+    from .engine import LOCAL, EngineError
 
     if not args.out and not args.csv:
         print("name an output folder with --out DIR (grades.csv is written there)", file=sys.stderr)
@@ -152,6 +152,7 @@ def cmd_forgetting_quality(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Every method against retraining over seeds; write compare.json, compare.md and pareto.png."""
     from .compare import compare, write
+    from .engine import EngineError
 
     if args.forgetting_quality:
         return cmd_forgetting_quality(args)
@@ -166,9 +167,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             profile=args.profile,
             ain=not args.no_ain,
             device=args.device,
+            scheduler=args.scheduler,
+            jobs=args.jobs,
             log=lambda text: print(text, file=sys.stderr),
         )
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, EngineError) as err:
         print(f"compare: {err}", file=sys.stderr)
         return 2
     paths = write(result, args.out)
@@ -259,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="score forgetting quality F (NeurIPS 2023 competition) over K small models a side, random forgetting",
     )
     cmp.add_argument("--models", type=int, help="with --forgetting-quality: K (default: 32 quick, 256 full)")
+    cmp.add_argument(
+        "--scheduler",
+        help="run the zoo's models and the (method, seed) pairs as Dask tasks: 'local' (a cluster of --jobs "
+        "processes here) or a scheduler's address, tcp://host:8786 (default: one after another in this process)",
+    )
+    cmp.add_argument(
+        "--jobs", type=int, help="local scheduler: worker processes (default: one per core on a CPU, one on a GPU)"
+    )
     cmp.add_argument("--out", default="runs/compare", help="output folder (default: runs/compare)")
     cmp.set_defaults(func=cmd_compare)
     return parser

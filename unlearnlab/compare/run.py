@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 
@@ -35,12 +35,12 @@ from torch import nn
 from .. import zoo
 from ..cache import key, tensors_digest, weights_digest
 from ..checkpoints import Checkpoint
-from ..config import Profile, for_profile, resolve
+from ..config import Profile, for_profile
 from ..data import Splits, class_splits, random_splits
 from ..methods import anamnesis, registry
 from ..methods.base import UnlearningResult
 from ..methods.registry import MethodSpec
-from ..training import pick_device, progress
+from ..training import progress
 from .scoring import BANDED, SPLIT_SEED, EvalSets, Scores, SeedScorer, noise_bands, retrained_pairs
 from .table import CompareResult, mean_std, summarise
 
@@ -99,6 +99,23 @@ def config_fields(spec: MethodSpec, config: object) -> object:
     return asdict(config) if is_dataclass(config) else {"config": repr(config)}
 
 
+def probe_config(ain: bool, scenario: str, profile: Profile) -> anamnesis.RelearnConfig | None:
+    """The relearning probe's config when ``ain`` asks for it and the scenario has one (class forgetting)."""
+    return for_profile(anamnesis.CONFIGS, profile) if ain and scenario == "class" else None
+
+
+def pair_context(
+    profile: Profile, scenario: str, ain_config: anamnesis.RelearnConfig | None, splits: Splits
+) -> dict[str, str]:
+    """What every pair of a run shares in its checkpoint's key: the profile, scenario, probe and the splits' data."""
+    return {
+        "profile": key(profile, VERSION),
+        "scenario": scenario,
+        "ain": key(ain_config, VERSION) if ain_config else "none",
+        "data": data_digest(splits),
+    }
+
+
 def pair_checkpoint(spec: MethodSpec, config: object, setup: SeedSetup, context: Mapping[str, str]) -> Checkpoint:
     """The checkpoint of one (method, seed) pair: the method and its config, this seed's models and ``context``
     (profile, scenario, the splits' digest, the relearning probe's config)."""
@@ -114,16 +131,17 @@ class PairResult:
     scores: Scores | None = None
     error: str = ""
     skipped: str = ""
+    resumed: bool = False  # loaded from its checkpoint, not run in this run (not saved)
 
     def state(self) -> dict[str, object]:
         """What its checkpoint saves (plain numbers and text)."""
         return {"scores": asdict(self.scores) if self.scores else None, "error": self.error, "skipped": self.skipped}
 
     @classmethod
-    def from_state(cls, state: Mapping[str, object]) -> PairResult:
-        """The pair a checkpoint saved."""
+    def from_state(cls, state: Mapping[str, object], resumed: bool = False) -> PairResult:
+        """The pair a checkpoint saved (``resumed``: loaded from it now)."""
         scores = state["scores"]
-        return cls(Scores(**scores) if scores else None, str(state["error"]), str(state["skipped"]))
+        return cls(Scores(**scores) if scores else None, str(state["error"]), str(state["skipped"]), resumed)
 
 
 def run_pair(
@@ -141,6 +159,18 @@ def run_pair(
         return PairResult(error=error_text(err))
 
 
+def resume_or_run(
+    checkpoint: Checkpoint, spec: MethodSpec, setup: SeedSetup, config: object, scorer: SeedScorer, device: torch.device
+) -> PairResult:
+    """The pair ``checkpoint`` saved, or :func:`run_pair` run now and saved there."""
+    saved = checkpoint.load()
+    if saved is not None:
+        return PairResult.from_state(saved, resumed=True)
+    pair = run_pair(spec, setup, config, scorer, device)
+    checkpoint.save(pair.state())
+    return pair
+
+
 def run_compare(
     setups: Sequence[SeedSetup],
     methods: Mapping[str, MethodSpec],
@@ -153,14 +183,16 @@ def run_compare(
     retrain_seconds_source: str = "measured in this run",
     ain: bool = True,
     device: torch.device,
+    finished: Mapping[tuple[str, int], PairResult] | None = None,
 ) -> CompareResult:
     """Run every method on every seed's original model and score it against that seed's retrained model.
 
     ``configs`` overrides a method's config (default: the profile's name); ``ain`` runs the relearning probe
-    (class forgetting only). A method that raises on a seed is recorded in its row (``errors``) and the run
-    goes on; one whose inputs beyond the contract a seed's setup does not store (:func:`missing_inputs`) is
-    skipped there, with the reason (``skipped``). Each finished pair is checkpointed (:func:`pair_checkpoint`)
-    and loaded instead of run again when the same run starts again.
+    (class forgetting only); ``finished`` holds pairs already run elsewhere, by (method, seed) (the tasks of
+    :func:`unlearnlab.compare.cluster.run_on_cluster`), used as they are. A method that raises on a seed is
+    recorded in its row (``errors``) and the run goes on; one whose inputs beyond the contract a seed's setup does
+    not store (:func:`missing_inputs`) is skipped there, with the reason (``skipped``). Each finished pair is
+    checkpointed (:func:`pair_checkpoint`) and loaded instead of run again when the same run starts again.
     """
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
@@ -169,20 +201,15 @@ def run_compare(
     if retrain_seconds <= 0:
         raise ValueError(f"retrain_seconds must be positive (the time ratio divides by it), got {retrain_seconds}")
     start = time.perf_counter()
-    ain_config = for_profile(anamnesis.CONFIGS, profile) if ain and scenario == "class" else None
-    configs = configs or {}
+    ain_config = probe_config(ain, scenario, profile)
+    configs, finished = configs or {}, finished or {}
     sets = {id(s.splits): EvalSets.from_splits(s.splits, ain_config is not None, profile) for s in setups}
     bar = progress(len(setups) * (len(methods) + 2), "compare", unit="model")
     scores: dict[str, dict[int, Scores]] = {name: {} for name in ("original", "retrained", *methods)}
     errors: dict[str, dict[int, str]] = {name: {} for name in scores}
     skipped: dict[str, dict[int, str]] = {name: {} for name in scores}
     retrained_out, resumed = [], 0
-    context = {
-        "profile": key(profile, VERSION),
-        "scenario": scenario,
-        "ain": key(ain_config, VERSION) if ain_config else "none",
-    }
-    digests = {id(s.splits): data_digest(s.splits) for s in setups}
+    contexts = {id(s.splits): pair_context(profile, scenario, ain_config, s.splits) for s in setups}
     for setup in setups:
         scorer = SeedScorer(setup.original, setup.retrained, setup.seed, sets[id(setup.splits)], ain_config, device)
         retrained_out.append(scorer.reference)
@@ -194,13 +221,9 @@ def run_compare(
         for name, spec in methods.items():
             bar.set_postfix_str(f"{name}, seed {setup.seed}; {resumed} resumed")
             config = configs.get(name, profile.name)
-            checkpoint = pair_checkpoint(spec, config, setup, {**context, "data": digests[id(setup.splits)]})
-            saved = checkpoint.load()
-            if saved is not None:
-                pair, resumed = PairResult.from_state(saved), resumed + 1
-            else:
-                pair = run_pair(spec, setup, config, scorer, device)
-                checkpoint.save(pair.state())
+            checkpoint = pair_checkpoint(spec, config, setup, contexts[id(setup.splits)])
+            pair = finished.get((name, setup.seed)) or resume_or_run(checkpoint, spec, setup, config, scorer, device)
+            resumed += pair.resumed
             if pair.scores is not None:
                 scores[name][setup.seed] = pair.scores
             elif pair.error:
@@ -317,55 +340,3 @@ def pick_methods(names: Sequence[str] | None, scenario: str) -> dict[str, Method
     if not names:
         return {n: s for n, s in registry.METHODS.items() if scenario in s.scenarios}
     return {name: registry.get(name) for name in names}
-
-
-def compare(
-    scenario: str = "class",
-    *,
-    forget_classes: Sequence[int] = (6,),
-    forget_fraction: float = 0.1,
-    methods: Sequence[str] | None = None,
-    seeds: int | Sequence[int] = 2,
-    profile: str | Profile = "quick",
-    configs: Mapping[str, object] | None = None,
-    retrain_seconds: float | None = None,
-    retrain_seconds_source: str = "given",
-    ain: bool = True,
-    model: str = "cnn_bn",
-    device: str | torch.device = "auto",
-    log: Callable[[str], None] | None = None,
-) -> CompareResult:
-    """Compare ``methods`` (default: all for the scenario) with retraining over ``seeds`` (a count or the seeds).
-
-    ``retrain_seconds=None`` retrains seed 0's reference once in this run and times it, so every time ratio is
-    measured under the same load; a number given instead is used as is (``retrain_seconds_source`` says where
-    it came from).
-    """
-    profile, device = resolve(profile), pick_device(device)
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    if not seed_list:
-        raise ValueError("seeds must name at least one seed")
-    chosen = pick_methods(methods, scenario)
-    forget = f"class {', '.join(map(str, forget_classes))}" if scenario == "class" else f"random {forget_fraction:.0%}"
-    say = log or (lambda text: None)
-    say(f"loading the zoo models of seeds {seed_list} (trained and cached on first use)")
-    setups = zoo_setups(scenario, seed_list, profile, forget_classes, forget_fraction, model, device)
-    source = retrain_seconds_source
-    if retrain_seconds is None:
-        say("retraining the reference once to time it")
-        spec = zoo_spec(model, profile, seed_list[0], scenario, forget_classes, forget_fraction)
-        retrain_seconds, source = measure_retraining(spec, device), "measured in this run"
-    result = run_compare(
-        setups,
-        chosen,
-        scenario=scenario,
-        forget=forget,
-        profile=profile,
-        configs=configs,
-        retrain_seconds=retrain_seconds,
-        retrain_seconds_source=source,
-        ain=ain,
-        device=device,
-    )
-    say(result.resumed_text())
-    return result

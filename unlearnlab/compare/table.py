@@ -61,6 +61,7 @@ class CompareResult:
     device: str = "cpu"
     resumed: int = 0  # (method, seed) pairs loaded from their checkpoints instead of run
     pairs: int = 0  # (method, seed) pairs in all
+    workers: int = 1  # processes the pairs ran in at once (one thread each on a CPU): a task per pair when > 1
 
     def resumed_text(self) -> str:
         """How many (method, seed) pairs this run resumed from checkpoints, in a sentence."""
@@ -162,6 +163,11 @@ def markdown_table(result: CompareResult) -> str:
         f"{result.retrain_seconds:.1f} s ({result.retrain_seconds_source}); the whole comparison "
         f"{result.seconds:.0f} s. {result.resumed_text()}",
     ]
+    if result.workers > 1:
+        notes.append(
+            f"The pairs ran as tasks on {result.workers} worker processes at once, one thread each; a method's "
+            "seconds are its own task's."
+        )
     if result.bands:
         notes.append(
             "✓ / ✗: the method's mean is inside / outside the band the retrained models span across seeds "

@@ -30,12 +30,12 @@ from pathlib import Path
 import torch
 from nbformat import NotebookNode
 
+from ..engine import LOCAL, check_workers, cluster, run_tasks
 from ..files import atomic_write
 from ..grading import ARTEFACTS_ENV
 from ..lessons import answers
 from . import notebooks as nbs
 from . import referee
-from .engine import LOCAL, check_workers, cluster, run_tasks
 from .sandbox import Sandbox, bwrap_works, default_hidden, default_readable, minimal_env, run_group
 
 KERNEL = "unlearnlab-sandbox"
@@ -405,7 +405,7 @@ def grade_all(
     on_row: Callable[[list[GradeRow]], object] = lambda rows: None,
 ) -> list[GradeRow]:
     """Warm the model cache for the exercises the submissions answer (only those), then grade every submission as
-    one task on the Dask cluster ``scheduler`` (:mod:`.engine`; ``local``: ``jobs`` worker processes here).
+    one task on the Dask cluster ``scheduler`` (:mod:`unlearnlab.engine`; ``local``: ``jobs`` worker processes here).
 
     ``on_row(finished)`` gets the rows finished so far (in submission order) as each task ends; the rows come back
     in submission order."""
@@ -424,7 +424,8 @@ def grade_all(
         on_row([finished[k] for k in sorted(finished)])
 
     with cluster(scheduler, jobs) as client:
-        check_workers(client, sandbox=scheduler != LOCAL or bwrap_works())
+        # a local machine without bubblewrap grades unsandboxed, with the CLI's warning; a cluster's workers never do
+        check_workers(client, sandbox=bwrap_works if scheduler != LOCAL or bwrap_works() else None)
         shipped = [(p.name, _read_bytes(p)) for p in files]
         return run_tasks(client, grade_shipped, shipped, exercises, timeout, exercise, hidden, on_result=report)
 

@@ -25,6 +25,7 @@ from ..compare import (
 from ..compare.run import measure_retraining, splits_for, zoo_spec
 from ..compare.scoring import EvalSets, Outputs, score
 from ..config import Profile
+from ..engine import LOCAL
 from ..methods import finetune, registry
 from ..metrics import Band, pareto_front, retrained_band, tug_of_war
 from .base import (
@@ -187,6 +188,12 @@ def protocol(profile: Profile, retrain_seconds: float, device: torch.device) -> 
     return "\n\n".join(lines)
 
 
+def scheduler(profile: Profile, device: torch.device) -> str | None:
+    """Where the tables' pairs run: the full profile's on a CPU as tasks on a local Dask cluster, one single-threaded
+    worker per core (a 2-core CPU runs two pairs at once); the quick ones, and any on a GPU, in this process."""
+    return LOCAL if profile.name == "full" and device.type == "cpu" else None
+
+
 def table(scenario: str, profile: Profile, retrain_seconds: float, device: torch.device) -> CompareResult:
     """The scenario's comparison over the lesson's seeds and methods, fine-tuning configured as Q3's baseline."""
     return compare(
@@ -200,6 +207,7 @@ def table(scenario: str, profile: Profile, retrain_seconds: float, device: torch
         retrain_seconds=retrain_seconds,
         retrain_seconds_source="timed once in this notebook",
         device=device,
+        scheduler=scheduler(profile, device),
     )
 
 
@@ -431,6 +439,7 @@ HEADLINES = (
     Headline("class_compare_seconds", "the class comparison's wall-clock time", unit="s", digits=0),
     Headline("random_compare_seconds", "the random comparison's wall-clock time", unit="s", digits=0),
 )
+
 
 def warm_cache(profile: Profile, device: torch.device) -> None:
     """Run the notebook's two comparisons once into the cache: every (method, seed) pair is saved when it ends,

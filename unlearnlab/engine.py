@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 from typing import Any, TypeVar
 
-from ..data import cache_dir, data_root
-from .sandbox import bwrap_works
+from .data import cache_dir, data_root
 
 LOCAL = "local"
 CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
@@ -63,12 +62,13 @@ def cluster(scheduler: str = LOCAL, jobs: int | None = None) -> Iterator[Any]:
         yield client
 
 
-def worker_report() -> dict[str, object]:
-    """What this worker has for the course's tasks (run on each worker by :func:`check_workers`)."""
+def worker_report(sandbox: Callable[[], bool] | None = None) -> dict[str, object]:
+    """What this worker has for the course's tasks (run on each worker by :func:`check_workers`); ``sandbox``: the
+    probe of the grading sandbox (``None``: not asked)."""
     return {
         "host": socket.gethostname(),
         "unlearnlab": version("unlearnlab"),
-        "bwrap": bwrap_works(),
+        "bwrap": sandbox() if sandbox else None,
         "data": str(data_root()),
         "data_found": data_root().is_dir(),
         "cache": str(cache_dir()),
@@ -90,14 +90,15 @@ def lacks(report: dict[str, object], expected: dict[str, object], sandbox: bool)
     return missing
 
 
-def check_workers(client: Any, sandbox: bool) -> dict[str, dict[str, object]]:
+def check_workers(client: Any, sandbox: Callable[[], bool] | None = None) -> dict[str, dict[str, object]]:
     """Every worker's report; an :class:`EngineError` naming each worker and what it lacks, or when there is none.
-    ``sandbox``: the tasks run student code, so every worker needs bubblewrap."""
-    reports = client.run(worker_report)
+    ``sandbox``: the tasks run student code, so every worker needs the sandbox this probe checks (bubblewrap);
+    ``None``: they run the course's own code (``compare``)."""
+    reports = client.run(worker_report, sandbox)
     if not reports:
         raise EngineError(f"the Dask scheduler at {client.scheduler.address} has no workers")
     expected = worker_report()
-    problems = {w: lacks(r, expected, sandbox) for w, r in reports.items()}
+    problems = {w: lacks(r, expected, sandbox is not None) for w, r in reports.items()}
     if any(problems.values()):
         lines = [f"worker {w} ({reports[w]['host']}) lacks {'; '.join(p)}" for w, p in problems.items() if p]
         raise EngineError("the cluster cannot run these tasks:\n  " + "\n  ".join(lines))
