@@ -97,6 +97,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if not args.out and not args.csv:
         print("name an output folder with --out DIR (grades.csv is written there)", file=sys.stderr)
         return 2
+    if args.leaderboard:
+        return cmd_leaderboard(args)
     if args.scheduler == LOCAL and not bwrap_works():
         print(f"WARNING: {NO_SANDBOX_WARNING}", file=sys.stderr)
     csv_path = Path(args.csv) if args.csv else Path(args.out) / "grades.csv"
@@ -124,6 +126,32 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if ungraded or not rows:
         print(f"could not grade: {', '.join(ungraded) or 'no submissions found'}", file=sys.stderr)
     return 1 if ungraded or not rows else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    """The capstone submissions' methods scored like competition entries; write leaderboard.csv, .md, .json, .png."""
+    from .course.leaderboard import SUBMISSION, leaderboard
+    from .engine import EngineError
+
+    try:
+        board = leaderboard(
+            [Path(p) for p in args.submissions],
+            models=args.models,
+            methods=args.methods,
+            timeout=args.timeout,
+            scheduler=args.scheduler,
+            jobs=args.jobs,
+        )
+    except (EngineError, ValueError) as err:
+        print(f"the leaderboard did not start: {err}", file=sys.stderr)
+        return 2
+    paths = board.write(args.out or Path(args.csv).parent)
+    print(board.markdown())
+    print(f"wrote {', '.join(map(str, paths))}")
+    failed = [r.name.removeprefix(SUBMISSION) for r in board.result.rows if r.name.startswith(SUBMISSION) and r.error]
+    if failed:
+        print(f"submissions without a score (see their rows): {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed or not board.submissions else 0
 
 
 def cmd_forgetting_quality(args: argparse.Namespace) -> int:
@@ -241,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="'local' (a Dask cluster of --jobs processes here) or a Dask scheduler's address, tcp://host:8786",
     )
     grade.add_argument("--exercise", help="the exercise notebook (default: from the submission)")
+    grade.add_argument(
+        "--leaderboard",
+        action="store_true",
+        help="score each 08 submission's Q3 method like a competition entry (forgetting quality F, accuracies, "
+        "cost) over K seeds, beside the course's methods; writes leaderboard.csv, .md, .json and .png",
+    )
+    grade.add_argument("--models", type=int, help="with --leaderboard: K seeds a side (default: 32)")
+    grade.add_argument("--methods", nargs="+", help="with --leaderboard: the course's reference methods (default: all)")
     grade.set_defaults(func=cmd_grade)
 
     cmp = sub.add_parser("compare", help="every unlearning method against retraining over seeds, with the noise band")

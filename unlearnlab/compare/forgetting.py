@@ -222,7 +222,7 @@ def accuracy(model: nn.Module, data: TensorData, device: torch.device) -> float:
 
 
 @dataclass(frozen=True)
-class _Sets:
+class StudySets:
     """The study's splits and the sets every model is measured on."""
 
     splits: Splits
@@ -230,7 +230,7 @@ class _Sets:
     forget: TensorData  # the whole forget set (its accuracy)
 
     @classmethod
-    def of(cls, study: Study, base: Profile) -> _Sets:
+    def of(cls, study: Study, base: Profile) -> StudySets:
         splits = splits_for("random", (), study.forget_fraction, base)
         return cls(splits, splits.forget.subset(slice(0, study.scored)), splits.forget)
 
@@ -245,8 +245,9 @@ class _Sets:
         )
 
 
-def _summary(name: str, outcomes: Sequence[PairOutcome], retrained: np.ndarray, k: int) -> MethodQuality:
-    """A method's row from its K outcomes, with F against ``retrained``: the reference group's (K, N) confidences."""
+def method_quality(name: str, outcomes: Sequence[PairOutcome], retrained: np.ndarray, k: int) -> MethodQuality:
+    """A method's row from its K outcomes, with F against ``retrained``: the reference group's (K, N) confidences
+    (:func:`reference_confidences`); the first error, if any, instead of F."""
     error = next((o.error for o in outcomes if o.error), "")
     quality, by_models = None, {}
     if not error:
@@ -262,12 +263,40 @@ def _summary(name: str, outcomes: Sequence[PairOutcome], retrained: np.ndarray, 
     )
 
 
+def study_profile(study: Study, profile: Profile) -> Profile:
+    """The profile the study's models train with: ``profile``'s optimiser on the study's subset and epochs."""
+    return profile.with_(train_subset=study.train_subset, num_epochs=study.num_epochs)
+
+
+def original_model(study: Study, base: Profile, seed: int, device: torch.device) -> nn.Module:
+    """Original ``seed`` of the study (``base``: :func:`study_profile`), trained and cached on first use."""
+    return zoo.get_spec(zoo_spec(study.model, base, seed, None), device).model
+
+
+def retrained_entry(study: Study, base: Profile, seed: int, device: torch.device) -> zoo.ZooEntry:
+    """Retrained model ``seed`` of the study (never saw the forget set) with its training time, cached."""
+    return zoo.get_spec(zoo_spec(study.model, base, seed, "random", (), study.forget_fraction), device)
+
+
+def reference_confidences(study: Study, base: Profile, sets: StudySets, device: torch.device) -> np.ndarray:
+    """The first K retrained models' confidences on the scored forget examples, (K, N): F's reference group."""
+    return np.array(
+        [confidence(retrained_entry(study, base, k, device).model, sets.scored, device) for k in range(study.models)]
+    )
+
+
+def seed_setup(original: nn.Module, seed: int, sets: StudySets) -> SeedSetup:
+    """What a method unlearns on seed ``seed``: the original and the splits (the retrained model is no input of
+    unlearning: the slot holds the original)."""
+    return SeedSetup(seed, original, original, sets.splits)
+
+
 def _pair(
-    spec: MethodSpec, config: object, original: nn.Module, seed: int, sets: _Sets, device: torch.device
+    spec: MethodSpec, config: object, original: nn.Module, seed: int, sets: StudySets, device: torch.device
 ) -> PairOutcome:
     """Unlearn ``original`` with ``spec`` (seed ``seed``) and measure it; an error is recorded, not raised, and a
     method that needs inputs beyond the contract (amnesiac's ledger, which the zoo does not record) is not run."""
-    setup = SeedSetup(seed, original, original, sets.splits)  # the retrained model is not an input of unlearning
+    setup = seed_setup(original, seed, sets)
     reason = missing_inputs(spec, setup)
     if reason:
         return PairOutcome(error=f"not run: {reason}")
@@ -279,7 +308,7 @@ def _pair(
 
 
 def _method_outcomes(
-    spec: MethodSpec, profile: Profile, originals: Sequence[nn.Module], sets: _Sets, context: dict, bar: tqdm
+    spec: MethodSpec, profile: Profile, originals: Sequence[nn.Module], sets: StudySets, context: dict, bar: tqdm
 ) -> tuple[list[PairOutcome], int]:
     """``spec``'s outcome on every original (seed k unlearns original k), each loaded from its checkpoint where
     one was saved; stops at the first error (the other seeds would fail the same way). Also: how many loaded."""
@@ -318,17 +347,17 @@ def run_study(
     study = study or for_profile(STUDIES, profile)
     chosen = pick_methods(methods, "random")
     say = log or (lambda text: None)
-    base = profile.with_(train_subset=study.train_subset, num_epochs=study.num_epochs)
-    sets, k = _Sets.of(study, base), study.models
+    base = study_profile(study, profile)
+    sets, k = StudySets.of(study, base), study.models
     say(f"training or loading {k} original and {2 * k} retrained {study.model} models")
     bar = progress(k * (3 + len(chosen)), "forgetting quality", unit="model")
     originals, as_is, retrained = [], [], []
     for seed in range(k):
-        originals.append(zoo.get_spec(zoo_spec(study.model, base, seed, None), device).model)
+        originals.append(original_model(study, base, seed, device))
         as_is.append(sets.outcome(originals[-1], 0.0, device))
         bar.update()
     for seed in range(2 * k):
-        entry = zoo.get_spec(zoo_spec(study.model, base, seed, "random", (), study.forget_fraction), device)
+        entry = retrained_entry(study, base, seed, device)
         retrained.append(sets.outcome(entry.model, entry.seconds, device))
         bar.update()
     reference = np.array([o.confidence for o in retrained[:k]])  # (K, N)
@@ -336,9 +365,9 @@ def run_study(
     rows, resumed = [], 0
     for name, spec in chosen.items():
         outcomes, loaded = _method_outcomes(spec, profile, originals, sets, context, bar)
-        rows.append(_summary(name, outcomes, reference, k))
+        rows.append(method_quality(name, outcomes, reference, k))
         resumed += loaded
     bar.close()
     say(f"{resumed} (method, seed) pairs loaded from their checkpoints")
-    ceiling = _summary(f"retrained (seeds {k} to {2 * k - 1})", retrained[k:], reference, k)
-    return QualityResult(study, rows, ceiling, _summary("original (no unlearning)", as_is, reference, k), resumed)
+    ceiling = method_quality(f"retrained (seeds {k} to {2 * k - 1})", retrained[k:], reference, k)
+    return QualityResult(study, rows, ceiling, method_quality("original (no unlearning)", as_is, reference, k), resumed)

@@ -424,10 +424,15 @@ def grade_all(
         on_row([finished[k] for k in sorted(finished)])
 
     with cluster(scheduler, jobs) as client:
-        # a local machine without bubblewrap grades unsandboxed, with the CLI's warning; a cluster's workers never do
-        check_workers(client, sandbox=bwrap_works if scheduler != LOCAL or bwrap_works() else None)
+        check_workers(client, sandbox=sandbox_probe(scheduler))
         shipped = [(p.name, _read_bytes(p)) for p in files]
         return run_tasks(client, grade_shipped, shipped, exercises, timeout, exercise, hidden, on_result=report)
+
+
+def sandbox_probe(scheduler: str) -> Callable[[], bool] | None:
+    """The check every worker must pass before it runs student code: bubblewrap works there. ``None`` only on a
+    local cluster of a machine without it, which runs unsandboxed with the CLI's warning; a cluster never does."""
+    return bwrap_works if scheduler != LOCAL or bwrap_works() else None
 
 
 def _read_bytes(path: Path) -> bytes | None:
