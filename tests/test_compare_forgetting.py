@@ -69,3 +69,16 @@ def test_cli_scores_forgetting_quality_into_its_folder(cache, tmp_path, monkeypa
     assert "K = 4 models a side" in printed and "| finetune |" in printed
     assert sorted(p.name for p in out.iterdir()) == [f"forgetting_quality.{e}" for e in ("json", "md", "png")]
     assert cli.main(["compare", "--forgetting-quality", "--methods", "no_such_method", "--out", str(out)]) == 2
+
+
+def test_the_study_on_a_local_cluster_gives_the_same_rows(cache, monkeypatch):
+    here = run_study(METHODS[:2], "quick", study=TINY, device="cpu")
+    monkeypatch.setenv("UNLEARNLAB_RESUME", "0")  # the workers run every pair again (they inherit the setting)
+    there = run_study(METHODS[:2], "quick", study=TINY, device="cpu", scheduler="local", jobs=2)
+    assert (here.workers, there.workers, there.resumed) == (1, 2, 0)
+
+    def measured(result):
+        return [(r.name, r.quality.score, r.forget_acc, r.retain_acc, r.test_acc) for r in result.rows]
+
+    assert measured(there) == measured(here)
+    assert "as tasks on 2 worker processes" in there.markdown() and there.as_dict()["seconds"] > 0

@@ -158,6 +158,7 @@ def cmd_forgetting_quality(args: argparse.Namespace) -> int:
     """F of every method over K models a side; write forgetting_quality.json, .md and .png."""
     from .compare.forgetting import STUDIES, run_study
     from .config import for_profile, resolve
+    from .engine import EngineError
 
     try:
         study = for_profile(STUDIES, resolve(args.profile))
@@ -166,9 +167,11 @@ def cmd_forgetting_quality(args: argparse.Namespace) -> int:
             args.profile,
             study=replace(study, models=args.models) if args.models else study,
             device=args.device,
+            scheduler=args.scheduler,
+            jobs=args.jobs,
             log=lambda text: print(text, file=sys.stderr),
         )
-    except (KeyError, ValueError) as err:
+    except (KeyError, ValueError, EngineError) as err:
         print(f"compare: {err}", file=sys.stderr)
         return 2
     paths = result.write(args.out)

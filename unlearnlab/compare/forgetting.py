@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,11 +40,14 @@ from ..cache import key, weights_digest
 from ..checkpoints import Checkpoint
 from ..config import Profile, for_profile, resolve
 from ..data import Splits, TensorData, make_loader
+from ..engine import LOCAL, check_workers, cluster, run_tasks
 from ..files import atomic_write, write_text
 from ..forgetting_quality import ForgettingQuality, forgetting_quality, logit_scaled_confidence
+from ..methods import registry
 from ..methods.registry import MethodSpec
 from ..plots import CourseFigure
 from ..training import pick_device, predict, progress
+from .cluster import local_jobs, train_zoo_model
 from .run import (
     SeedSetup,
     config_fields,
@@ -119,6 +123,8 @@ class QualityResult:
     retrained: MethodQuality  # K more retrained models scored as if unlearned: F's ceiling at this K
     original: MethodQuality  # the originals scored as if unlearned: what doing nothing earns
     resumed: int  # pairs loaded from their checkpoints
+    seconds: float = 0.0  # wall-clock seconds of the whole study (models trained or loaded, every method)
+    workers: int = 1  # processes the methods ran in at once (tasks on a Dask cluster when > 1)
 
     def scored(self) -> list[MethodQuality]:
         """The rows with an F, best first."""
@@ -141,6 +147,12 @@ class QualityResult:
                 f"{100 * row.test_acc:.1f} % | {row.seconds / base:.2f} |"
             )
         lines += [f"| {r.name} | {r.error} | | | | |" for r in self.rows if r.quality is None]
+        where = f" as tasks on {self.workers} worker processes" if self.workers > 1 else ""
+        lines += [
+            "",
+            f"The study took {self.seconds:.0f} s{where}; {self.resumed} (method, seed) pairs were loaded "
+            "from their checkpoints.",
+        ]
         return "\n".join(lines)
 
     def ranking_by_models(self) -> dict[int, float]:
@@ -174,6 +186,9 @@ class QualityResult:
             "original": row(self.original),
             "retrained": row(self.retrained),
             "ranking_tau_by_models": {str(k): v for k, v in self.ranking_by_models().items()},
+            "seconds": self.seconds,
+            "workers": self.workers,
+            "resumed": self.resumed,
         }
 
     def figure(self) -> Figure:
@@ -333,24 +348,65 @@ def _method_outcomes(
     return outcomes, loaded
 
 
+def study_context(study: Study, sets: StudySets, device: torch.device) -> dict[str, str]:
+    """What every pair of a study shares in its checkpoint's key: the study, the splits' data and the device type."""
+    return {"study": key(study, VERSION), "data": data_digest(sets.splits), "device": device.type}
+
+
+def method_task(name: str, study: Study, profile: Profile, device: str) -> tuple[list[PairOutcome], int]:
+    """One method over the study's K originals, as a task on a worker (:func:`_method_outcomes`, checkpointed)."""
+    base, dev = study_profile(study, profile), torch.device(device)
+    sets = StudySets.of(study, base)
+    originals = [original_model(study, base, seed, dev) for seed in range(study.models)]
+    quiet = tqdm(total=study.models, disable=True)
+    return _method_outcomes(registry.get(name), profile, originals, sets, study_context(study, sets, dev), quiet)
+
+
+def run_on_cluster(
+    client: object, chosen: Sequence[str], study: Study, profile: Profile, device: torch.device, bar: tqdm
+) -> dict[str, tuple[list[PairOutcome], int]]:
+    """The study's models, then each method over K seeds, as tasks on ``client``'s cluster; by method name."""
+    base = study_profile(study, profile)
+    specs = [zoo_spec(study.model, base, seed, None) for seed in range(study.models)]
+    specs += [zoo_spec(study.model, base, s, "random", (), study.forget_fraction) for s in range(2 * study.models)]
+    run_tasks(client, train_zoo_model, specs, device.type)
+    results = run_tasks(
+        client, method_task, list(chosen), study, profile, device.type, on_result=lambda i, r: bar.update(len(r[0]))
+    )
+    return dict(zip(chosen, results, strict=True))
+
+
 def run_study(
     methods: Sequence[str] | None = None,
     profile: str | Profile = "quick",
     *,
     study: Study | None = None,
     device: str | torch.device = "auto",
+    scheduler: str | None = None,
+    jobs: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> QualityResult:
     """F of ``methods`` (default: every method that forgets random examples) under ``study`` (default: the
-    profile's :data:`STUDIES` entry). Each method runs with its ``profile`` config on the study's models."""
-    profile, device = resolve(profile), pick_device(device)
+    profile's :data:`STUDIES` entry). Each method runs with its ``profile`` config on the study's models.
+    ``scheduler``: train the models and run each method as tasks on a Dask cluster (``"local"``: ``jobs`` worker
+    processes here, by default one per core on a CPU; an address: a running cluster); ``None``: in this process."""
+    start, profile, device = time.perf_counter(), resolve(profile), pick_device(device)
     study = study or for_profile(STUDIES, profile)
     chosen = pick_methods(methods, "random")
     say = log or (lambda text: None)
     base = study_profile(study, profile)
     sets, k = StudySets.of(study, base), study.models
+    finished: dict[str, tuple[list[PairOutcome], int]] = {}
+    workers = 1
+    if scheduler is not None:
+        say(f"training the models and running {len(chosen)} methods as tasks on the cluster")
+        bar = progress(k * len(chosen), "forgetting quality on the cluster", unit="model")
+        with cluster(scheduler, jobs or (local_jobs(device) if scheduler == LOCAL else None)) as client:
+            workers = len(check_workers(client))
+            finished = run_on_cluster(client, list(chosen), study, profile, device, bar)
+        bar.close()
     say(f"training or loading {k} original and {2 * k} retrained {study.model} models")
-    bar = progress(k * (3 + len(chosen)), "forgetting quality", unit="model")
+    bar = progress(k * (3 + len(chosen) - len(finished)), "forgetting quality", unit="model")
     originals, as_is, retrained = [], [], []
     for seed in range(k):
         originals.append(original_model(study, base, seed, device))
@@ -361,13 +417,14 @@ def run_study(
         retrained.append(sets.outcome(entry.model, entry.seconds, device))
         bar.update()
     reference = np.array([o.confidence for o in retrained[:k]])  # (K, N)
-    context = {"study": key(study, VERSION), "data": data_digest(sets.splits), "device": device.type}
+    context = study_context(study, sets, device)
     rows, resumed = [], 0
     for name, spec in chosen.items():
-        outcomes, loaded = _method_outcomes(spec, profile, originals, sets, context, bar)
+        outcomes, loaded = finished.get(name) or _method_outcomes(spec, profile, originals, sets, context, bar)
         rows.append(method_quality(name, outcomes, reference, k))
         resumed += loaded
     bar.close()
     say(f"{resumed} (method, seed) pairs loaded from their checkpoints")
     ceiling = method_quality(f"retrained (seeds {k} to {2 * k - 1})", retrained[k:], reference, k)
-    return QualityResult(study, rows, ceiling, method_quality("original (no unlearning)", as_is, reference, k), resumed)
+    original = method_quality("original (no unlearning)", as_is, reference, k)
+    return QualityResult(study, rows, ceiling, original, resumed, time.perf_counter() - start, workers)

@@ -22,6 +22,7 @@ from ..compare import (
     summary_lines,
     zoo_setups,
 )
+from ..compare.forgetting import QualityResult, run_study
 from ..compare.run import measure_retraining, splits_for, zoo_spec
 from ..compare.scoring import EvalSets, Outputs, score
 from ..config import Profile
@@ -209,6 +210,58 @@ def table(scenario: str, profile: Profile, retrain_seconds: float, device: torch
         device=device,
         scheduler=scheduler(profile, device),
     )
+
+
+# the methods the forgetting-quality study scores: in the quick profile one that barely moves the model, one that
+# comes closest and one that forgets too much (each method costs K unlearning runs); None = every method
+QUALITY_METHODS: dict[str, tuple[str, ...] | None] = {
+    "quick": ("gradient_ascent", "finetune", "random_labels"),
+    "full": None,
+}
+
+
+def forgetting_quality(profile: Profile, device: torch.device) -> QualityResult:
+    """Forgetting quality F of the profile's :data:`QUALITY_METHODS`, over its K small models a side
+    (:data:`unlearnlab.compare.forgetting.STUDIES`), run where the tables run (:func:`scheduler`)."""
+    methods = for_profile(QUALITY_METHODS, profile)
+    return run_study(methods, profile, device=device, scheduler=scheduler(profile, device))
+
+
+def quality_reading(result: QualityResult) -> str:
+    """What the F table says, in sentences computed from it: F's ceiling at this K, what doing nothing earns,
+    which methods beat doing nothing, and how well the ranking from fewer models a side agrees with the one from
+    all K (Kendall's tau)."""
+    k, ceiling, nothing = result.study.models, result.retrained.quality.score, result.original.quality.score
+    scored = result.scored()
+    above = [r for r in scored if r.quality.score > nothing]
+    lines = [
+        f"With K = {k} models a side, K more retrained models score F = {ceiling:.3f} against the first K: the most "
+        f"any method can show at this K. The originals, which unlearned nothing, score {nothing:.3f}.",
+    ]
+    if above:
+        best = above[0]
+        names = ", ".join(f"{r.name} ({r.quality.score:.3f})" for r in above)
+        lines.append(
+            f"Above doing nothing: {names}. The best, {best.name}, reaches {best.quality.score / ceiling:.0%} of the "
+            "ceiling."
+        )
+    else:
+        lines.append("No method scores above doing nothing at this K.")
+    below = [r.name for r in scored if r.quality.score <= nothing]
+    if below:
+        lines.append(
+            f"At or below doing nothing: {', '.join(below)}: their forget-set confidences differ from retraining's "
+            "as much as the originals' do, or more (a method that forgets too much is told apart as easily as one "
+            "that forgets nothing)."
+        )
+    taus = result.ranking_by_models()
+    if len(taus) > 1:
+        agreement = "; ".join(f"{n} models: {tau:.2f}" for n, tau in taus.items() if n < k)
+        lines.append(
+            f"The ranking by F from the first n models a side against the one from all {k} (Kendall's tau): "
+            f"{agreement}."
+        )
+    return "\n\n".join(lines)
 
 
 def reading(result: CompareResult) -> str:
@@ -442,12 +495,13 @@ HEADLINES = (
 
 
 def warm_cache(profile: Profile, device: torch.device) -> None:
-    """Run the notebook's two comparisons once into the cache: every (method, seed) pair is saved when it ends,
-    so a notebook that asks for the same pairs, such as a submission in the grading sandbox (which cannot write
-    the cache), loads them. Retraining is timed by the notebook itself; any positive time serves here (it divides
-    the time ratios, and is no part of a pair's key)."""
+    """Run the notebook's two comparisons and its forgetting-quality study once into the cache: every (method,
+    seed) pair is saved when it ends, so a notebook that asks for the same pairs, such as a submission in the
+    grading sandbox (which cannot write the cache), loads them. Retraining is timed by the notebook itself; any
+    positive time serves here (it divides the time ratios, and is no part of a pair's key)."""
     for scenario in SCENARIOS:
         table(scenario, profile, 1.0, device)
+    forgetting_quality(profile, device)
 
 
 LESSON = Lesson(
