@@ -212,19 +212,16 @@ def table(scenario: str, profile: Profile, retrain_seconds: float, device: torch
     )
 
 
-# the methods the forgetting-quality study scores: in the quick profile one that barely moves the model, one that
-# comes closest and one that forgets too much (each method costs K unlearning runs); None = every method
-QUALITY_METHODS: dict[str, tuple[str, ...] | None] = {
-    "quick": ("gradient_ascent", "finetune", "random_labels"),
-    "full": None,
-}
+# the methods the notebook's forgetting-quality study scores (each costs K unlearning runs, and the full profile's K
+# is 256): one that barely moves the model, one that comes closest and one that forgets too much;
+# `unlearnlab compare --forgetting-quality` scores every method
+QUALITY_METHODS = ("gradient_ascent", "finetune", "random_labels")
 
 
 def forgetting_quality(profile: Profile, device: torch.device) -> QualityResult:
-    """Forgetting quality F of the profile's :data:`QUALITY_METHODS`, over its K small models a side
+    """Forgetting quality F of :data:`QUALITY_METHODS`, over the profile's K small models a side
     (:data:`unlearnlab.compare.forgetting.STUDIES`), run where the tables run (:func:`scheduler`)."""
-    methods = for_profile(QUALITY_METHODS, profile)
-    return run_study(methods, profile, device=device, scheduler=scheduler(profile, device))
+    return run_study(QUALITY_METHODS, profile, device=device, scheduler=scheduler(profile, device))
 
 
 def quality_reading(result: QualityResult) -> str:
