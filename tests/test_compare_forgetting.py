@@ -82,3 +82,17 @@ def test_the_study_on_a_local_cluster_gives_the_same_rows(cache, monkeypatch):
 
     assert measured(there) == measured(here)
     assert "as tasks on 2 worker processes" in there.markdown() and there.as_dict()["seconds"] > 0
+
+
+def test_notebook_08_reads_each_method_between_doing_nothing_and_retraining(cache):
+    from unlearnlab.lessons import capstone
+
+    result = run_study(METHODS[:2], "quick", study=TINY, device="cpu")
+    text = capstone.quality_reading(result)
+    assert "K = 3 models a side" in text and f"F = {result.retrained.quality.score:.3f}" in text
+    nothing, ceiling = result.original.quality.score, result.retrained.quality.score
+    if ceiling > nothing:
+        share = (result.rows[0].quality.score - nothing) / (ceiling - nothing)
+        assert f"{result.rows[0].name} {share:+.0%}" in text
+    else:
+        assert "does not tell doing nothing from retraining" in text

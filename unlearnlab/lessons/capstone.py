@@ -225,31 +225,26 @@ def forgetting_quality(profile: Profile, device: torch.device) -> QualityResult:
 
 
 def quality_reading(result: QualityResult) -> str:
-    """What the F table says, in sentences computed from it: F's ceiling at this K, what doing nothing earns,
-    which methods beat doing nothing, and how well the ranking from fewer models a side agrees with the one from
-    all K (Kendall's tau)."""
+    """What the F table says, in sentences computed from it: F's ceiling at this K and what doing nothing earns,
+    each method's place between the two, and how well the ranking from fewer models a side agrees with the one
+    from all K (Kendall's tau)."""
     k, ceiling, nothing = result.study.models, result.retrained.quality.score, result.original.quality.score
-    scored = result.scored()
-    above = [r for r in scored if r.quality.score > nothing]
     lines = [
         f"With K = {k} models a side, K more retrained models score F = {ceiling:.3f} against the first K: the most "
         f"any method can show at this K. The originals, which unlearned nothing, score {nothing:.3f}.",
     ]
-    if above:
-        best = above[0]
-        names = ", ".join(f"{r.name} ({r.quality.score:.3f})" for r in above)
+    if ceiling > nothing:
+        places = ", ".join(
+            f"{r.name} {(r.quality.score - nothing) / (ceiling - nothing):+.0%}" for r in result.scored()
+        )
         lines.append(
-            f"Above doing nothing: {names}. The best, {best.name}, reaches {best.quality.score / ceiling:.0%} of the "
-            "ceiling."
+            f"Each method's F as a share of the way from doing nothing (0 %) to retraining (100 %): {places}. Below "
+            "0 %, an attacker tells the method's forget-set confidences from retraining's more easily than the "
+            "originals': the method forgot too much, or differently, which F counts as surely as forgetting nothing."
         )
     else:
-        lines.append("No method scores above doing nothing at this K.")
-    below = [r.name for r in scored if r.quality.score <= nothing]
-    if below:
         lines.append(
-            f"At or below doing nothing: {', '.join(below)}: their forget-set confidences differ from retraining's "
-            "as much as the originals' do, or more (a method that forgets too much is told apart as easily as one "
-            "that forgets nothing)."
+            "At this K, F does not tell doing nothing from retraining: no method's place between them means much."
         )
     taus = result.ranking_by_models()
     if len(taus) > 1:
