@@ -32,6 +32,7 @@ def test_pairs_run_as_tasks_on_a_local_cluster_give_this_process_table(monkeypat
     assert all(r.seeds == [0, 1] for r in there.rows)
     assert _scores_without_times(there) == _scores_without_times(here)
     assert "ran as tasks on 2 worker processes" in there.markdown()
+    assert there.seconds >= sum(s.seconds for r in there.rows[2:] for s in r.per_seed) / 2  # the tasks' time counts
 
 
 def test_a_plan_rebuilds_a_seed_as_the_comparison_does():

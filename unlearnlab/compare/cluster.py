@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -161,7 +162,7 @@ def compare(
         spec = zoo_spec(model, profile, seed_list[0], scenario, forget_classes, forget_fraction)
         retrain_seconds, source = measure_retraining(spec, device), "measured in this run"
     finished: dict[tuple[str, int], PairResult] = {}
-    workers = 1
+    workers, start = 1, time.perf_counter()
     if scheduler is not None:
         plan = Plan(scenario, profile, tuple(forget_classes), forget_fraction, model, ain, str(device))
         with cluster(scheduler, jobs or (local_jobs(device) if scheduler == LOCAL else None)) as client:
@@ -182,6 +183,6 @@ def compare(
         device=device,
         finished=finished,
     )
-    result.workers = workers
+    result.workers, result.seconds = workers, time.perf_counter() - start  # the tasks' time included
     say(result.resumed_text())
     return result
