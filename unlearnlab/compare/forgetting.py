@@ -125,6 +125,7 @@ class QualityResult:
     resumed: int  # pairs loaded from their checkpoints
     seconds: float = 0.0  # wall-clock seconds of the whole study (models trained or loaded, every method)
     workers: int = 1  # processes the methods ran in at once (tasks on a Dask cluster when > 1)
+    reference: np.ndarray | None = field(default=None, repr=False)  # (K, N): the first K retrained confidences
 
     def scored(self) -> list[MethodQuality]:
         """The rows with an F, best first."""
@@ -262,7 +263,7 @@ class StudySets:
 
 def method_quality(name: str, outcomes: Sequence[PairOutcome], retrained: np.ndarray, k: int) -> MethodQuality:
     """A method's row from its K outcomes, with F against ``retrained``: the reference group's (K, N) confidences
-    (:func:`reference_confidences`); the first error, if any, instead of F."""
+    (``QualityResult.reference``); the first error, if any, instead of F."""
     error = next((o.error for o in outcomes if o.error), "")
     quality, by_models = None, {}
     if not error:
@@ -291,13 +292,6 @@ def original_model(study: Study, base: Profile, seed: int, device: torch.device)
 def retrained_entry(study: Study, base: Profile, seed: int, device: torch.device) -> zoo.ZooEntry:
     """Retrained model ``seed`` of the study (never saw the forget set) with its training time, cached."""
     return zoo.get_spec(zoo_spec(study.model, base, seed, "random", (), study.forget_fraction), device)
-
-
-def reference_confidences(study: Study, base: Profile, sets: StudySets, device: torch.device) -> np.ndarray:
-    """The first K retrained models' confidences on the scored forget examples, (K, N): F's reference group."""
-    return np.array(
-        [confidence(retrained_entry(study, base, k, device).model, sets.scored, device) for k in range(study.models)]
-    )
 
 
 def seed_setup(original: nn.Module, seed: int, sets: StudySets) -> SeedSetup:
@@ -427,4 +421,4 @@ def run_study(
     say(f"{resumed} (method, seed) pairs loaded from their checkpoints")
     ceiling = method_quality(f"retrained (seeds {k} to {2 * k - 1})", retrained[k:], reference, k)
     original = method_quality("original (no unlearning)", as_is, reference, k)
-    return QualityResult(study, rows, ceiling, original, resumed, time.perf_counter() - start, workers)
+    return QualityResult(study, rows, ceiling, original, resumed, time.perf_counter() - start, workers, reference)

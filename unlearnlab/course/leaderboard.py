@@ -41,7 +41,6 @@ from ..compare.forgetting import (
     Study,
     StudySets,
     method_quality,
-    reference_confidences,
     run_study,
     study_profile,
 )
@@ -256,7 +255,6 @@ def leaderboard(
     result = run_study(methods, prof, study=study, device="cpu", log=say)
     base = study_profile(study, prof)
     sets = StudySets.of(study, base)
-    reference = reference_confidences(study, base, sets, torch.device("cpu"))
     pristine = nbs.read(nbs.course_root() / "exercises" / f"{EXERCISE}.ipynb")
     files = submissions_in(paths)
     entrants = [entrant(p, pristine) for p in files]
@@ -277,5 +275,5 @@ def leaderboard(
 
         attempts = run_tasks(client, run_entrant, entrants, asdict(study), profile, timeout, on_result=report)
     for e, tries in zip(entrants, attempts, strict=True):
-        result.rows.append(score(e.name, tries, startup.seconds, study, sets, reference))
+        result.rows.append(score(e.name, tries, startup.seconds, study, sets, result.reference))
     return Leaderboard(result, startup.seconds, [e.name for e in entrants])
